@@ -1,0 +1,59 @@
+# -*- coding: utf-8 -*-
+# Copyright: multicloud.interconnect contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters over the same pure CIDR and topology functions the modules use."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.multicloud.interconnect.plugins.module_utils._cidr import (
+    CidrError,
+    canonical_cidr,
+    cidrs_overlap,
+    is_valid_cidr,
+    overlapping_pairs,
+)
+from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import CLUSTER_VARS
+
+_MISSING = object()
+
+
+def cluster_inventory(hostvars, names):
+    """``{host: {contract variable: value}}`` for the hosts in ``names``; undefined variables are left out."""
+    result = {}
+    for name in names or []:
+        host = hostvars[name]
+        values = {}
+        for var in CLUSTER_VARS:
+            value = host.get(var, _MISSING) if hasattr(host, "get") else _MISSING
+            if value is not _MISSING:
+                values[var] = value
+        result[name] = values
+    return result
+
+
+def _wrap(function):
+    def call(*args):
+        try:
+            return function(*args)
+        except (CidrError, ValueError) as err:
+            raise AnsibleFilterError("%s: %s" % (function.__name__, err)) from err
+    call.__name__ = function.__name__
+    call.__doc__ = function.__doc__
+    return call
+
+
+def cidr_overlapping_pairs(cidrs):
+    return [list(pair) for pair in overlapping_pairs(cidrs)]
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "cluster_inventory": cluster_inventory,
+            "cidr_valid": is_valid_cidr,
+            "cidr_canonical": _wrap(canonical_cidr),
+            "cidr_overlaps": _wrap(cidrs_overlap),
+            "cidr_overlapping_pairs": _wrap(cidr_overlapping_pairs),
+        }

@@ -1,0 +1,231 @@
+"""One test per validation rule: each mutates a valid demo topology so that exactly that rule fires."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ansible_collections.multicloud.interconnect.plugins.module_utils import _topology as topo
+
+
+def demo():
+    """The house plan's demo topology: valid, with overlap only across groups."""
+    return {
+        "cluster01": {"cluster_id": 1, "cluster_pod_cidrs": ["10.244.0.0/16"], "cluster_service_cidrs": ["10.96.0.0/16"],
+                      "cluster_node_cidrs": ["172.30.1.0/24"], "cluster_network_group": "net-a", "cluster_cni": "cilium",
+                      "cluster_eastwest_gateway": {"replicas": 1, "service_type": "NodePort"}},
+        "cluster02": {"cluster_id": 2, "cluster_pod_cidrs": ["10.245.0.0/16"], "cluster_service_cidrs": ["10.97.0.0/16"],
+                      "cluster_network_group": "net-a", "cluster_cni": "cilium"},
+        "cluster03": {"cluster_id": 3, "cluster_pod_cidrs": ["10.244.0.0/16"], "cluster_service_cidrs": ["10.96.0.0/16"],
+                      "cluster_network_group": "net-b", "cluster_cni": "kosmos",
+                      "cluster_eastwest_gateway": {"service_type": "LoadBalancer", "address": "gw.example.com"}},
+        "cluster04": {"cluster_id": 4, "cluster_pod_cidrs": ["10.245.0.0/16"], "cluster_service_cidrs": ["10.97.0.0/16"],
+                      "cluster_network_group": "net-b", "cluster_cni": "kosmos"},
+    }
+
+
+GROUPS = ["net-a", "net-b"]
+
+
+def codes(report, severity=None):
+    return sorted({p.code for p in report.problems if severity is None or p.severity == severity})
+
+
+def test_demo_topology_is_valid_with_cross_group_overlap_as_information():
+    report = topo.validate_inventory(demo(), GROUPS)
+    assert report.ok, report.failure_message()
+    assert codes(report, topo.ERROR) == []
+    assert "CIDR_OVERLAP_ACROSS_GROUPS" in codes(report, topo.INFO)
+
+
+def _set(cluster, key, value):
+    def mutate(inv):
+        inv[cluster][key] = value
+    return mutate
+
+
+def _drop(cluster, key):
+    def mutate(inv):
+        inv[cluster].pop(key)
+    return mutate
+
+
+CASES = [
+    # names
+    ("NAME_TOO_LONG", _set("cluster01", "cluster_name", "a" * 33), ["cluster_name"]),
+    ("NAME_INVALID", _set("cluster01", "cluster_name", "Cluster_01"), ["cluster_name"]),
+    ("NAME_RESERVED", _set("cluster01", "cluster_name", "default"), ["cluster_name"]),
+    ("NAME_DUPLICATE", _set("cluster02", "cluster_name", "cluster01"), ["cluster_name"]),
+    # IDs
+    ("ID_MISSING", _drop("cluster01", "cluster_id"), ["cluster_id"]),
+    ("ID_NOT_INTEGER", _set("cluster01", "cluster_id", "one"), ["cluster_id"]),
+    ("ID_NOT_INTEGER", _set("cluster01", "cluster_id", True), ["cluster_id"]),
+    ("ID_OUT_OF_RANGE", _set("cluster01", "cluster_id", 0), ["cluster_id"]),
+    ("ID_OUT_OF_RANGE", _set("cluster01", "cluster_id", 256), ["cluster_id"]),
+    ("ID_DUPLICATE", _set("cluster02", "cluster_id", 1), ["cluster_id"]),
+    ("MAX_CONNECTED_INVALID", _set("cluster01", "mesh_max_connected_clusters", 300), ["mesh_max_connected_clusters"]),
+    ("MAX_CONNECTED_MISMATCH", _set("cluster01", "mesh_max_connected_clusters", 511), ["mesh_max_connected_clusters"]),
+    # CIDRs
+    ("CIDR_MISSING", _drop("cluster02", "cluster_pod_cidrs"), ["cluster_pod_cidrs"]),
+    ("CIDR_INVALID", _set("cluster02", "cluster_pod_cidrs", ["10.245.0.0/33"]), ["cluster_pod_cidrs"]),
+    ("CIDR_INVALID", _set("cluster02", "cluster_pod_cidrs", ["10.245.0.0"]), ["cluster_pod_cidrs"]),
+    ("CIDR_HOST_BITS", _set("cluster02", "cluster_pod_cidrs", ["10.245.1.0/16"]), ["cluster_pod_cidrs"]),
+    ("CIDR_OVERLAP_IN_CLUSTER", _set("cluster02", "cluster_service_cidrs", ["10.245.128.0/20"]),
+     ["cluster_service_cidrs"]),
+    ("CIDR_OVERLAP_IN_CLUSTER", _set("cluster01", "cluster_node_cidrs", ["10.96.0.0/24"]), ["cluster_node_cidrs"]),
+    ("CIDR_SERVICE_FAMILY_REPEATED", _set("cluster02", "cluster_service_cidrs", ["10.97.0.0/16", "10.98.0.0/16"]),
+     ["cluster_service_cidrs"]),
+    ("CIDR_OVERLAP_IN_GROUP", _set("cluster02", "cluster_pod_cidrs", ["10.244.128.0/17"]),
+     ["cluster_pod_cidrs/cluster_service_cidrs"]),
+    ("CIDR_OVERLAP_IN_GROUP", _set("cluster04", "cluster_service_cidrs", ["10.96.0.0/16"]),
+     ["cluster_pod_cidrs/cluster_service_cidrs"]),
+    # Kosmos global CIDR map
+    ("GLOBAL_CIDR_KEY_UNKNOWN", _set("cluster03", "cluster_global_cidrs", {"10.244.0.0/17": "10.10.0.0/17"}),
+     ["cluster_global_cidrs"]),
+    ("GLOBAL_CIDR_SIZE_MISMATCH", _set("cluster03", "cluster_global_cidrs", {"10.244.0.0/16": "10.10.0.0/24"}),
+     ["cluster_global_cidrs"]),
+    ("GLOBAL_CIDR_INVALID", _set("cluster03", "cluster_global_cidrs", {"10.244.0.0/16": "10.10.0.1/16"}),
+     ["cluster_global_cidrs"]),
+    ("GLOBAL_CIDR_UNSUPPORTED", _set("cluster01", "cluster_global_cidrs", {"10.244.0.0/16": "10.10.0.0/16"}),
+     ["cluster_global_cidrs"]),
+    # groups
+    ("GROUP_MISSING", _drop("cluster02", "cluster_network_group"), ["cluster_network_group"]),
+    ("GROUP_NOT_SINGLE", _set("cluster02", "cluster_network_group", ["net-a", "net-b"]), ["cluster_network_group"]),
+    ("GROUP_NAME_INVALID", _set("cluster02", "cluster_network_group", "Net_A"), ["cluster_network_group"]),
+    ("GROUP_MIXED_CNI", _set("cluster02", "cluster_cni", "kosmos"), ["cluster_cni"]),
+    ("CNI_INVALID", _set("cluster02", "cluster_cni", "calico"), ["cluster_cni"]),
+    ("GATEWAY_INVALID", _set("cluster01", "cluster_eastwest_gateway", {"replicas": 0}),
+     ["cluster_eastwest_gateway.replicas"]),
+    ("GATEWAY_INVALID", _set("cluster01", "cluster_eastwest_gateway", {"service_type": "ClusterIP"}),
+     ["cluster_eastwest_gateway.service_type"]),
+    ("GATEWAY_INVALID", _set("cluster01", "cluster_eastwest_gateway", {"address": "not an address!"}),
+     ["cluster_eastwest_gateway.address"]),
+    ("GATEWAY_INVALID", _set("cluster01", "cluster_eastwest_gateway", {"node_port": 80}),
+     ["cluster_eastwest_gateway.node_port"]),
+    ("GATEWAY_INVALID", _set("cluster01", "cluster_eastwest_gateway", {"replica": 2}), ["cluster_eastwest_gateway"]),
+    ("INTERCONNECT_NO_GATEWAY", _drop("cluster03", "cluster_eastwest_gateway"), ["cluster_eastwest_gateway"]),
+]
+
+
+@pytest.mark.parametrize("code,mutate,fields", CASES, ids=["%s-%d" % (c[0], i) for i, c in enumerate(CASES)])
+def test_each_rule_reports_its_code_field_and_fix(code, mutate, fields):
+    inventory = demo()
+    mutate(inventory)
+    report = topo.validate_inventory(inventory, GROUPS)
+    matching = [p for p in report.errors if p.code == code]
+    assert matching, "expected %s, got %s" % (code, codes(report))
+    assert not report.ok
+    problem = matching[0]
+    assert problem.field in fields
+    assert problem.clusters or problem.group
+    assert problem.fix, "every error says how to fix it"
+    assert code in report.failure_message()
+
+
+@pytest.mark.parametrize("groups,code", [
+    (["net-a", "net-c"], "INTERCONNECT_UNKNOWN_GROUP"),
+    (["net-a", "net-a"], "INTERCONNECT_DUPLICATE"),
+    ([7], "INTERCONNECT_INVALID"),
+])
+def test_interconnect_list_rules(groups, code):
+    report = topo.validate_inventory(demo(), groups)
+    assert code in codes(report, topo.ERROR)
+
+
+def test_host_bits_error_shows_corrected_network():
+    inventory = demo()
+    inventory["cluster02"]["cluster_pod_cidrs"] = ["10.245.1.0/16"]
+    (problem,) = [p for p in topo.validate_inventory(inventory, GROUPS).errors if p.code == "CIDR_HOST_BITS"]
+    assert "10.245.0.0/16" in problem.fix
+
+
+def test_ids_up_to_511_when_the_mesh_allows_511():
+    inventory = demo()
+    for hv in inventory.values():
+        hv["mesh_max_connected_clusters"] = 511
+    inventory["cluster01"]["cluster_id"] = 300
+    assert topo.validate_inventory(inventory, GROUPS).ok
+    inventory["cluster01"]["cluster_id"] = 512
+    assert "ID_OUT_OF_RANGE" in codes(topo.validate_inventory(inventory, GROUPS), topo.ERROR)
+
+
+@pytest.mark.parametrize("key,value", [("cluster_ipam_mode", "eni"), ("cluster_cni_chaining_mode", "aws-cni")])
+def test_id_with_bit_7_warns_only_with_eni_or_aws_cni(key, value):
+    inventory = demo()
+    inventory["cluster01"]["cluster_id"] = 200
+    plain = topo.validate_inventory(inventory, GROUPS)
+    assert plain.ok and "ID_BREAKS_ENI" not in codes(plain)
+    assert "ID_ENI_RANGE" in codes(plain, topo.INFO)
+    inventory["cluster01"][key] = value
+    warned = topo.validate_inventory(inventory, GROUPS)
+    assert warned.ok
+    assert "ID_BREAKS_ENI" in codes(warned, topo.WARNING)
+
+
+def test_kosmos_global_map_lifts_in_group_overlap():
+    inventory = demo()
+    inventory["cluster04"]["cluster_pod_cidrs"] = ["10.244.0.0/16"]
+    refused = topo.validate_inventory(inventory, GROUPS)
+    (overlap,) = [p for p in refused.errors if p.code == "CIDR_OVERLAP_IN_GROUP"]
+    assert overlap.clusters == ("cluster03", "cluster04") and overlap.group == "net-b"
+    assert "cluster_global_cidrs" in overlap.fix  # the Kosmos-only remedy is offered in a Kosmos group
+    inventory["cluster04"]["cluster_global_cidrs"] = {"10.244.0.0/16": "10.20.0.0/16"}
+    assert topo.validate_inventory(inventory, GROUPS).ok
+
+
+def test_global_cidrs_must_not_overlap_each_other():
+    inventory = demo()
+    inventory["cluster04"]["cluster_pod_cidrs"] = ["10.244.0.0/16"]
+    inventory["cluster03"]["cluster_global_cidrs"] = {"10.244.0.0/16": "10.20.0.0/16"}
+    inventory["cluster04"]["cluster_global_cidrs"] = {"10.244.0.0/16": "10.20.0.0/16"}
+    assert "GLOBAL_CIDR_OVERLAP" in codes(topo.validate_inventory(inventory, GROUPS), topo.ERROR)
+
+
+def test_ipv6_and_dual_stack_are_checked_like_ipv4():
+    inventory = demo()
+    inventory["cluster01"]["cluster_pod_cidrs"] = ["10.244.0.0/16", "fd00:10:244::/56"]
+    inventory["cluster02"]["cluster_pod_cidrs"] = ["10.245.0.0/16", "fd00:10:244::/64"]
+    report = topo.validate_inventory(inventory, GROUPS)
+    (overlap,) = [p for p in report.errors if p.code == "CIDR_OVERLAP_IN_GROUP"]
+    assert "fd00:10:244::/56" in overlap.message and "fd00:10:244::/64" in overlap.message
+
+
+def test_every_problem_is_reported_in_one_run():
+    inventory = demo()
+    inventory["cluster02"]["cluster_id"] = 1
+    inventory["cluster02"]["cluster_pod_cidrs"] = ["10.244.0.0/16"]
+    inventory["cluster04"]["cluster_name"] = "default"
+    del inventory["cluster03"]["cluster_eastwest_gateway"]
+    found = codes(topo.validate_inventory(inventory, GROUPS), topo.ERROR)
+    assert {"ID_DUPLICATE", "CIDR_OVERLAP_IN_GROUP", "NAME_RESERVED", "INTERCONNECT_NO_GATEWAY"} <= set(found)
+
+
+def test_report_renders_a_table_row_per_cluster():
+    lines = topo.validate_inventory(demo(), GROUPS).render()
+    assert lines[1].startswith("Result: OK")
+    rows = [line for line in lines if line.startswith("cluster0")]
+    assert [row.split()[0] for row in rows] == ["cluster01", "cluster02", "cluster03", "cluster04"]
+
+
+def test_as_dict_is_structured():
+    inventory = demo()
+    inventory["cluster02"]["cluster_id"] = 1
+    data = topo.validate_inventory(inventory, GROUPS).as_dict()
+    assert data["ok"] is False
+    assert data["errors"][0]["code"] == "ID_DUPLICATE"
+    assert data["findings"]["errors"] == data["errors"]
+    assert data["clusters"]["cluster02"]["errors"] == 1
+    assert data["groups"]["net-b"]["eastwest_gateways"] == ["cluster03"]
+
+
+def test_single_cidr_string_is_accepted_as_a_list():
+    inventory = copy.deepcopy(demo())
+    inventory["cluster01"]["cluster_pod_cidrs"] = "10.244.0.0/16"
+    assert topo.validate_inventory(inventory, GROUPS).ok
+
+
+def test_peers_are_the_other_clusters_of_the_group():
+    topology = topo.topology_from_inventory(demo(), GROUPS)
+    assert topology.peers("cluster01") == ["cluster02"]
+    assert topology.groups()["net-b"].gateway_clusters == ("cluster03",)
