@@ -79,3 +79,4 @@ clean:
 	rm -rf build .collections .pytest_cache tests/output
 
 -include tools/lab/lab.mk
+-include tools/vm/vm.mk

@@ -16,3 +16,7 @@ if not LINK.exists():
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
 os.environ.setdefault("ANSIBLE_CONFIG", str(REPO / "ansible.cfg"))
+
+# The lab's session fixture (tools/lab), shared by every suite that needs real control planes.
+sys.path.insert(0, str(REPO / "tests"))
+from lab.conftest import Lab, lab  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
