@@ -1,0 +1,248 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: multicloud.interconnect contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: topology_status
+short_description: Report the multi-cluster topology as the clusters show it, against the inventory
+version_added: 0.1.0
+description:
+  - Reads every cluster of the inventory and compares what Cilium, Kosmos and Istio will load with what the
+    inventory expects, per cluster and per network group.
+  - "Per cluster: technique, ID, CIDRs, L3 peers expected, configured and missing (Cilium C(cilium-clustermesh) secret,
+    Kosmos C(clusters.kosmos.io) objects), C(cilium-config) name and ID, the Cilium CA fingerprint, Istio remote
+    secrets expected, present, missing and stale, east-west gateway addresses, and the drift found."
+  - Returns the report as data, as lines for a terminal, and as an SVG picture (groups as boxes, clusters inside,
+    links labelled with technique and status).
+  - Reads only; an unreachable cluster is reported, not fatal, so the report shows it.
+author:
+  - multicloud.interconnect maintainers (@multicloud)
+extends_documentation_fragment:
+  - multicloud.interconnect.attributes
+options:
+  clusters:
+    description:
+      - The clusters, as a mapping of inventory host name to that host's variables, as for
+        M(multicloud.interconnect.validate_topology). C(cluster_kubeconfig) and C(cluster_context) say how to reach
+        each one; C(K8S_AUTH_KUBECONFIG) and C(K8S_AUTH_CONTEXT) are the fallback.
+    type: dict
+    required: true
+  interconnect_groups:
+    description: Network groups on the interconnect list.
+    type: list
+    elements: str
+    default: []
+  istio_namespace:
+    description: Namespace of istiod, the remote secrets and the east-west gateways.
+    type: str
+    default: istio-system
+  cilium_namespace:
+    description: Namespace of Cilium.
+    type: str
+    default: kube-system
+  drawing_note:
+    description: A sentence added to the picture's legend, for example what the environment cannot show.
+    type: str
+    default: ""
+  timeout:
+    description: Seconds to wait for each API request.
+    type: int
+    default: 10
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+requirements:
+  - kubernetes >= 24.2.0
+"""
+
+EXAMPLES = r"""
+- name: Read the whole topology back from the clusters
+  multicloud.interconnect.topology_status:
+    clusters: "{{ hostvars | multicloud.interconnect.cluster_inventory(groups['clusters']) }}"
+    interconnect_groups: "{{ interconnect_groups | default([]) }}"
+  register: topology
+
+- name: Show it
+  ansible.builtin.debug:
+    msg: "{{ topology.table }}"
+"""
+
+RETURN = r"""
+status:
+  description: The report as data, also written as JSON by C(playbooks/status.yml).
+  returned: always
+  type: dict
+  contains:
+    clusters:
+      description: Per cluster, keyed by name; C(l3) and C(remote_secrets) hold C(expected), C(configured), C(missing), C(stale).
+      type: dict
+    groups:
+      description: Per network group, keyed by name.
+      type: dict
+    links:
+      description: Links between clusters of a group and between joined groups, with technique and status.
+      type: list
+      elements: dict
+    interconnect_groups:
+      description: Joined groups that exist.
+      type: list
+      elements: str
+    healthy:
+      description: No drift anywhere.
+      type: bool
+healthy:
+  description: No drift anywhere.
+  returned: always
+  type: bool
+table:
+  description: The report as lines for a terminal.
+  returned: always
+  type: list
+  elements: str
+svg:
+  description: The picture, an SVG document.
+  returned: always
+  type: str
+"""
+
+import base64
+import hashlib
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    ClusterError,
+    api_client,
+    server_version,
+)
+from ansible_collections.multicloud.interconnect.plugins.module_utils._status import (
+    ISTIO_CLUSTER_ANNOTATION,
+    Observed,
+    build_status,
+    render_svg,
+    render_table,
+)
+from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_inventory
+
+try:
+    from kubernetes import client as k8s_client
+    from kubernetes.client.rest import ApiException
+except ImportError:  # reported through missing_required_lib
+    pass
+
+
+def _absent_is_none(call):
+    try:
+        return call()
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+
+
+def observe(name, hv, params):
+    timeout = params["timeout"]
+    try:
+        api = api_client(name, hv.get("cluster_kubeconfig"), hv.get("cluster_context"))
+        version = server_version(name, api, timeout)
+    except ClusterError as err:
+        return Observed(reachable=False, error=str(err))
+    core = k8s_client.CoreV1Api(api)
+    seen = Observed(version=version)
+    try:
+        config = _absent_is_none(lambda: core.read_namespaced_config_map(
+            "cilium-config", params["cilium_namespace"], _request_timeout=timeout))
+        if config is not None:
+            seen.cilium_cluster_name = (config.data or {}).get("cluster-name")
+            seen.cilium_cluster_id = (config.data or {}).get("cluster-id")
+        mesh = _absent_is_none(lambda: core.read_namespaced_secret(
+            "cilium-clustermesh", params["cilium_namespace"], _request_timeout=timeout))
+        if mesh is not None:
+            # As cilium-cli's status: a key is a peer when its etcd config names endpoints.
+            seen.cilium_peers = sorted(
+                key for key, value in (mesh.data or {}).items()
+                if "." not in key and b"endpoints:" in base64.b64decode(value or "")
+            )
+        elif config is not None:
+            seen.cilium_peers = []
+        ca = _absent_is_none(lambda: core.read_namespaced_secret(
+            "cilium-ca", params["cilium_namespace"], _request_timeout=timeout))
+        if ca is not None and (ca.data or {}).get("ca.crt"):
+            seen.cilium_ca_fingerprint = hashlib.sha256(base64.b64decode(ca.data["ca.crt"])).hexdigest()[:16]
+        custom = k8s_client.CustomObjectsApi(api)
+        kosmos = _absent_is_none(lambda: custom.list_cluster_custom_object(
+            "kosmos.io", "v1alpha1", "clusters", _request_timeout=timeout))
+        if kosmos is not None:
+            seen.kosmos_clusters = {
+                item["metadata"]["name"]: ((item.get("spec") or {}).get("clusterLinkOptions") or {}).get("networkType")
+                for item in kosmos.get("items", [])
+            }
+        secrets = _absent_is_none(lambda: core.list_namespaced_secret(
+            params["istio_namespace"], label_selector="istio/multiCluster=true", _request_timeout=timeout))
+        if secrets is not None:
+            seen.istio_remote_secrets = sorted(
+                (s.metadata.annotations or {}).get(ISTIO_CLUSTER_ANNOTATION)
+                or s.metadata.name.replace("istio-remote-secret-", "")
+                for s in secrets.items
+            )
+        services = _absent_is_none(lambda: core.list_namespaced_service(
+            params["istio_namespace"], label_selector="topology.istio.io/network", _request_timeout=timeout))
+        seen.gateway_addresses = sorted(_gateway_addresses(services.items if services else []))
+    except ApiException as err:
+        seen.reachable = False
+        seen.error = "cluster %s: API answered %s %s" % (name, err.status, err.reason)
+    except Exception as err:  # connection dropped in the middle: report it, do not hide the rest
+        seen.reachable = False
+        seen.error = "cluster %s: %s" % (name, err)
+    return seen
+
+
+def _gateway_addresses(services):
+    for service in services:
+        ports = [p for p in (service.spec.ports or []) if p.port == 15443]
+        ingress = ((service.status.load_balancer or {}) and service.status.load_balancer.ingress) or []
+        for entry in ingress:
+            yield "%s:15443" % (entry.ip or entry.hostname)
+        if not ingress and ports and ports[0].node_port:
+            yield "nodePort %d" % ports[0].node_port
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            clusters=dict(type="dict", required=True),
+            interconnect_groups=dict(type="list", elements="str", default=[]),
+            istio_namespace=dict(type="str", default="istio-system"),
+            cilium_namespace=dict(type="str", default="kube-system"),
+            drawing_note=dict(type="str", default=""),
+            timeout=dict(type="int", default=10),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    topology = topology_from_inventory(module.params["clusters"], module.params["interconnect_groups"])
+    try:
+        observed = {
+            cluster.name: observe(cluster.name, module.params["clusters"][cluster.inventory_name] or {}, module.params)
+            for cluster in topology.clusters.values()
+        }
+    except Exception as err:  # pragma: no cover - a bug, shown with its trace
+        module.fail_json(msg="status failed: %s" % err, exception=traceback.format_exc())
+    status = build_status(topology, observed)
+    module.exit_json(changed=False, status=status, healthy=status["healthy"], table=render_table(status),
+                     svg=render_svg(status, module.params["drawing_note"]))
+
+
+if __name__ == "__main__":
+    main()
