@@ -1,0 +1,192 @@
+"""playbooks/apiserver_expose.yml on the lab, as a user runs it, then the result read back from the API."""
+
+from __future__ import annotations
+
+import base64
+import os
+import pathlib
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(sys.executable).parent
+SERVICE = "kube-apiserver-nodeport"
+READER = "multicloud-interconnect-reader"
+
+pytestmark = pytest.mark.lab
+
+
+def ansible(tool, *args, timeout=600):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run([str(BIN / tool), *map(str, args)], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def expose(kubeconfig, *extra, inventory=REPO / "inventories/lab"):
+    run = ansible("ansible-playbook", "-i", inventory, REPO / "playbooks/apiserver_expose.yml",
+                  "-e", "apiserver_kubeconfig_path=%s" % kubeconfig, *extra)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    return run.stdout + run.stderr
+
+
+def recap(output):
+    """{host: changed count} from PLAY RECAP."""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
+
+
+def load(path):
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+@pytest.fixture(scope="module", name="converged")
+def fixture_converged(lab, tmp_path_factory):
+    """check -> apply -> check -> apply (-vvv --diff), on one kubeconfig path; every output is kept."""
+    kubeconfig = tmp_path_factory.mktemp("apiserver") / "out" / "kubeconfig"
+    runs = [expose(kubeconfig, "--check", "--diff"), expose(kubeconfig), expose(kubeconfig, "--check", "--diff"),
+            expose(kubeconfig, "-vvv", "--diff")]
+    return {"lab": lab, "kubeconfig": kubeconfig, "runs": runs}
+
+
+def test_second_check_and_apply_change_nothing(converged):
+    for output in converged["runs"][2:]:
+        changes = recap(output)
+        assert set(converged["lab"].clusters) <= set(changes), output[-3000:]
+        assert all(count == 0 for count in changes.values()), changes
+
+
+def test_service_selects_the_api_server_on_a_node_port(converged):
+    from kubernetes import client
+
+    for cluster in converged["lab"].clusters.values():
+        service = client.CoreV1Api(cluster.api_client()).read_namespaced_service(SERVICE, "kube-system")
+        assert service.spec.type == "NodePort"
+        assert service.spec.selector == {"component": "kube-apiserver", "tier": "control-plane"}
+        (port,) = service.spec.ports
+        assert (port.port, port.target_port, port.protocol) == (6443, 6443, "TCP")
+        assert 0 < port.node_port
+
+
+def test_kubeconfig_is_0600_and_points_every_cluster_at_a_worker_node_port(converged):
+    path = converged["kubeconfig"]
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    config = load(path)
+    clusters = {c["name"]: c["cluster"] for c in config["clusters"]}
+    assert sorted(clusters) == sorted(converged["lab"].clusters)
+    from kubernetes import client
+
+    for name, lab_cluster in converged["lab"].clusters.items():
+        node_port = client.CoreV1Api(lab_cluster.api_client()).read_namespaced_service(
+            SERVICE, "kube-system").spec.ports[0].node_port
+        assert clusters[name]["server"] == "https://%s:%d" % (sorted(lab_cluster.worker_ips)[0], node_port)
+        assert clusters[name]["tls-server-name"] == "kubernetes"
+        with open(lab_cluster.ca_file, "rb") as handle:
+            assert base64.b64decode(clusters[name]["certificate-authority-data"]) == handle.read()
+    assert sorted(c["name"] for c in config["contexts"]) == sorted(
+        list(converged["lab"].clusters) + [n + "-reader" for n in converged["lab"].clusters])
+
+
+def test_k8s_info_reaches_every_context_through_its_node_port_with_tls_verified(converged, tmp_path):
+    playbook = tmp_path / "reach.yml"
+    playbook.write_text(textwrap.dedent("""\
+        - hosts: localhost
+          gather_facts: false
+          tasks:
+            - name: Read kube-system through each context of the merged kubeconfig
+              kubernetes.core.k8s_info:
+                kubeconfig: "{{ merged }}"
+                context: "{{ item }}"
+                validate_certs: true
+                kind: Namespace
+                name: kube-system
+              loop: "{{ contexts }}"
+              register: reached
+            - name: Every context saw the namespace
+              ansible.builtin.assert:
+                that: reached.results | map(attribute='resources') | map('length') | min == 1
+        """))
+    contexts = [c["name"] for c in load(converged["kubeconfig"])["contexts"]]
+    run = ansible("ansible-playbook", "-i", "localhost,", "-c", "local", playbook, "-e", "merged=%s" % converged["kubeconfig"],
+                  "-e", '{"contexts": %s}' % yaml.safe_dump(contexts, default_flow_style=True).strip(),
+                  "-e", "ansible_python_interpreter=%s" % sys.executable)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "failed=0" in run.stdout
+
+
+def _client(config, context):
+    from kubernetes import client, config as k8s_config
+
+    configuration = client.Configuration()
+    k8s_config.kube_config.KubeConfigLoader(config_dict=config, active_context=context).load_and_set(configuration)
+    return client.ApiClient(configuration)
+
+
+def test_without_tls_server_name_the_worker_url_fails_verification(converged):
+    from kubernetes import client
+
+    config = load(converged["kubeconfig"])
+    assert client.VersionApi(_client(config, "cluster01")).get_code(_request_timeout=10).git_version
+    for entry in config["clusters"]:
+        entry["cluster"].pop("tls-server-name")
+    with pytest.raises(Exception) as err:
+        client.VersionApi(_client(config, "cluster01")).get_code(_request_timeout=10)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(err.value) or "match" in str(err.value), err.value
+
+
+def test_reader_context_reads_but_cannot_read_secrets(converged):
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    config = load(converged["kubeconfig"])
+    api = client.CoreV1Api(_client(config, "cluster02-reader"))
+    assert api.list_namespaced_pod("kube-system").items is not None
+    with pytest.raises(ApiException) as err:
+        api.list_namespaced_secret("kube-system")
+    assert err.value.status == 403
+
+
+def test_no_token_or_key_in_any_output(converged):
+    from kubernetes import client
+
+    secrets = []
+    for cluster in converged["lab"].clusters.values():
+        token = client.CoreV1Api(cluster.api_client()).read_namespaced_secret(READER + "-token", "kube-system").data["token"]
+        secrets += [token, base64.b64decode(token).decode()]
+        user = load(cluster.kubeconfig)["users"][0]["user"]
+        secrets += [user["client-key-data"], base64.b64decode(user["client-key-data"]).decode().splitlines()[1]]
+    assert "<hidden>" in converged["runs"][0]  # the diff was shown, masked
+    for output in converged["runs"]:
+        for secret in secrets:
+            assert secret not in output
+
+
+def test_removing_clusters_from_the_inventory_removes_their_entries(converged, tmp_path):
+    # cluster02 and cluster04 leave; each group keeps one cluster, so the topology stays valid.
+    inventory = tmp_path / "inventory"
+    shutil.copytree(REPO / "inventories/lab", inventory)
+    hosts = load(inventory / "hosts.yml")
+    for name in ("cluster02", "cluster04"):
+        del hosts["all"]["children"]["clusters"]["hosts"][name]
+    (inventory / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    kubeconfig = tmp_path / "kubeconfig"
+    mine = load(converged["kubeconfig"])
+    mine["clusters"].append({"name": "mine", "cluster": {"server": "https://192.0.2.1:6443"}})
+    kubeconfig.write_text(yaml.safe_dump(mine))
+
+    expose(kubeconfig, inventory=inventory)
+
+    config = load(kubeconfig)
+    for section in ("clusters", "contexts", "users"):
+        names = sorted(e["name"] for e in config[section])
+        expected = ["cluster01", "cluster03"] if section == "clusters" else [
+            "cluster01", "cluster01-reader", "cluster03", "cluster03-reader"]
+        assert [n for n in names if n != "mine"] == expected, (section, names)
+    assert "mine" in [c["name"] for c in config["clusters"]]
+    assert stat.S_IMODE(os.stat(kubeconfig).st_mode) == 0o600
