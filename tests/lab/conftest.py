@@ -1,0 +1,84 @@
+"""Session fixture for the local multi-cluster lab (tools/lab/lab.py).
+
+Import the fixture from a top-level conftest with
+``from tests.lab.conftest import lab  # noqa: F401`` (or list this module in
+``pytest_plugins``). The first use builds the binaries if needed and starts the lab through
+the same entry point as ``make lab-up``; later sessions reuse a running lab.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_PY = REPO / "tools" / "lab" / "lab.py"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "lab: needs the local multi-cluster lab (root, network namespace)")
+
+
+@dataclass
+class Cluster:
+    name: str
+    index: int
+    kubeconfig: str
+    ca_file: str
+    apiserver_ip: str
+    pod_cidr: str
+    service_cidr: str
+    network_group: str
+    nodes: list[dict] = field(default_factory=list)
+
+    @property
+    def node_ips(self) -> list[str]:
+        return [n["ip"] for n in self.nodes]
+
+    @property
+    def worker_ips(self) -> list[str]:
+        return [n["ip"] for n in self.nodes if not n["control_plane"]]
+
+    def api_client(self):
+        from kubernetes import config
+        return config.new_client_from_config(config_file=self.kubeconfig)
+
+
+@dataclass
+class Lab:
+    state_dir: Path
+    netns: str
+    clusters: dict[str, Cluster]
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run a lab.py command (up, down, status, stop-apiserver ...)."""
+        return subprocess.run([sys.executable, str(LAB_PY), *args], check=check, text=True,
+                              capture_output=True, timeout=900)
+
+
+def _describe() -> Lab:
+    out = subprocess.run([sys.executable, str(LAB_PY), "env"], check=True, text=True, capture_output=True).stdout
+    st = json.loads(out)
+    clusters = {
+        c["name"]: Cluster(name=c["name"], index=c["index"], kubeconfig=c["kubeconfig"], ca_file=c["ca_file"],
+                           apiserver_ip=c["apiserver_ip"], pod_cidr=c["pod_cidr"], service_cidr=c["service_cidr"],
+                           network_group=c["network_group"], nodes=c["nodes"])
+        for c in st["clusters"]
+    }
+    return Lab(state_dir=Path(st["state_dir"]), netns=st.get("netns", "mci-lab"), clusters=clusters)
+
+
+@pytest.fixture(scope="session")
+def lab() -> Lab:
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root (it creates a network namespace)")
+    p = subprocess.run([sys.executable, str(LAB_PY), "up"], text=True, capture_output=True, timeout=3600)
+    if p.returncode != 0:
+        pytest.fail(f"lab up failed:\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}")
+    return _describe()

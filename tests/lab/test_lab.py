@@ -1,0 +1,222 @@
+"""The lab's promises: real control planes, simulated nodes, confined network."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.lab
+LAB_PY = Path(__file__).resolve().parents[2] / "tools" / "lab" / "lab.py"
+
+
+def _wait(pred, timeout: float, what: str, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _get_version(ip: str, port: int, ca_file: str, server_hostname: str) -> dict:
+    ctx = ssl.create_default_context(cafile=ca_file)
+    with socket.create_connection((ip, port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=server_hostname) as tls:
+            tls.sendall(f"GET /version HTTP/1.1\r\nHost: {server_hostname}\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := tls.recv(65536):
+                data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head[:200]
+    return json.loads(body)
+
+
+def test_every_cluster_has_ready_nodes(lab):
+    from kubernetes import client
+    assert len(lab.clusters) >= 1
+    for c in lab.clusters.values():
+        # Other suites may register nodes of their own; the lab's three must be there.
+        want = {n["name"] for n in c.nodes}
+        nodes = [n for n in client.CoreV1Api(c.api_client()).list_node().items if n.metadata.name in want]
+        assert {n.metadata.name for n in nodes} == want
+        for n in nodes:
+            ready = [x for x in n.status.conditions if x.type == "Ready"]
+            assert ready and ready[0].status == "True", (c.name, n.metadata.name)
+            ips = [a.address for a in n.status.addresses if a.type == "InternalIP"]
+            assert ips and ips[0] in c.node_ips
+            assert ipaddress.ip_network(n.spec.pod_cidr).subnet_of(ipaddress.ip_network(c.pod_cidr))
+        cp = [n for n in nodes if n.metadata.name == f"{c.name}-control-plane"][0]
+        assert "node-role.kubernetes.io/control-plane" in cp.metadata.labels
+
+
+def test_apiserver_pod_looks_like_kubeadm(lab):
+    from kubernetes import client
+    for c in lab.clusters.values():
+        pod = client.CoreV1Api(c.api_client()).read_namespaced_pod(
+            f"kube-apiserver-{c.name}-control-plane", "kube-system")
+        assert pod.metadata.labels == {"component": "kube-apiserver", "tier": "control-plane"}
+        assert pod.spec.host_network and pod.spec.node_name == f"{c.name}-control-plane"
+        assert pod.status.phase == "Running" and pod.status.pod_ip == c.apiserver_ip
+
+
+def test_deployment_pods_get_ips_from_the_cluster_pod_cidr(lab):
+    from kubernetes import client
+    for c in lab.clusters.values():
+        api = c.api_client()
+        core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+        ns = f"lab-test-{uuid.uuid4().hex[:6]}"
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+        try:
+            labels = {"app": "probe"}
+            apps.create_namespaced_deployment(ns, client.V1Deployment(
+                metadata=client.V1ObjectMeta(name="probe"),
+                spec=client.V1DeploymentSpec(
+                    replicas=3, selector=client.V1LabelSelector(match_labels=labels),
+                    template=client.V1PodTemplateSpec(
+                        metadata=client.V1ObjectMeta(labels=labels),
+                        spec=client.V1PodSpec(containers=[client.V1Container(
+                            name="probe", image="registry.k8s.io/pause:3.10")])))))
+
+            def running():
+                pods = core.list_namespaced_pod(ns, label_selector="app=probe").items
+                ok = [p for p in pods if p.status.phase == "Running" and p.status.pod_ip]
+                return ok if len(ok) == 3 else None
+
+            pods = _wait(running, 60, f"{c.name}: 3 running probe pods")
+            for p in pods:
+                assert ipaddress.ip_address(p.status.pod_ip) in ipaddress.ip_network(c.pod_cidr), (c.name, p.status.pod_ip)
+        finally:
+            core.delete_namespace(ns)
+
+
+@pytest.fixture(scope="module")
+def apiserver_nodeport(lab):
+    """A NodePort Service for the API server Pod in every cluster, as the apiserver_nodeport role makes."""
+    from kubernetes import client
+    ports = {}
+    for c in lab.clusters.values():
+        core = client.CoreV1Api(c.api_client())
+        svc = client.V1Service(
+            metadata=client.V1ObjectMeta(name="lab-test-apiserver"),
+            spec=client.V1ServiceSpec(type="NodePort", selector={"component": "kube-apiserver", "tier": "control-plane"},
+                                      ports=[client.V1ServicePort(name="https", port=443, target_port=6443)]))
+        created = core.create_namespaced_service("kube-system", svc)
+        ports[c.name] = created.spec.ports[0].node_port
+    yield ports
+    from kubernetes.client.exceptions import ApiException
+    for c in lab.clusters.values():
+        try:
+            client.CoreV1Api(c.api_client()).delete_namespaced_service("lab-test-apiserver", "kube-system")
+        except ApiException as e:
+            if e.status != 404:  # gone already when the down/up test ran before teardown
+                raise
+
+
+def test_apiserver_nodeport_answers_over_verified_tls(lab, apiserver_nodeport):
+    for c in lab.clusters.values():
+        port = apiserver_nodeport[c.name]
+        for ip in c.node_ips:
+            for name in (c.apiserver_ip, "kubernetes"):
+                def answer():
+                    try:
+                        return _get_version(ip, port, c.ca_file, server_hostname=name)
+                    except OSError:
+                        return None
+                version = _wait(answer, 30, f"{c.name}: {ip}:{port} as {name}")
+                assert version["gitVersion"].startswith("v1."), version
+                assert version["gitVersion"] != "v0.0.0-master+$Format:%H$"
+
+
+def test_worker_ip_is_not_in_the_apiserver_certificate(lab, apiserver_nodeport):
+    for c in lab.clusters.values():
+        port = apiserver_nodeport[c.name]
+        worker = c.worker_ips[0]
+        _wait(lambda: _get_version(worker, port, c.ca_file, "kubernetes"), 30, "forwarder")
+        with pytest.raises(ssl.SSLCertVerificationError):
+            _get_version(worker, port, c.ca_file, server_hostname=worker)
+
+
+def test_namespace_has_no_default_route(lab):
+    for family in ("-4", "-6"):
+        routes = subprocess.run(["ip", family, "-n", lab.netns, "route", "show", "table", "all"],
+                                check=True, text=True, capture_output=True).stdout
+        assert not [r for r in routes.splitlines() if r.split()[:1] == ["default"]
+                    or r.split()[:2] in (["unreachable", "default"], ["blackhole", "default"])], routes
+    # A Pod IP is refused at once inside the namespace (no route leaves it).
+    c = next(iter(lab.clusters.values()))
+    probe = str(next(ipaddress.ip_network(c.pod_cidr).hosts()))
+    r = subprocess.run(["ip", "netns", "exec", lab.netns, "python3", "-c",
+                        f"import socket; socket.create_connection(('{probe}', 443), timeout=3)"],
+                       text=True, capture_output=True)
+    # EHOSTUNREACH from the unreachable route, at once rather than after a timeout.
+    assert r.returncode != 0 and "no route to host" in r.stderr.lower(), r.stderr
+
+
+def _pids_in(state_dir: Path) -> list[int]:
+    pids = []
+    for pidfile in state_dir.glob("*/pids/*.pid"):
+        try:
+            pid = int(pidfile.read_text())
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, ValueError):
+            continue
+        # An exited child waiting for init to reap it is a zombie, not a running process.
+        if state != "Z":
+            pids.append(pid)
+    return pids
+
+
+def _processes_using(path: Path) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if str(path) in cmd and "pytest" not in cmd:
+                found.append(f"{proc.name}: {cmd}")
+    return found
+
+
+def test_status_names_a_stopped_component_and_down_leaves_nothing(lab, tmp_path):
+    """Runs a second, one-cluster lab (own namespace, address block and state) so that the
+    shared lab, which other tests and sessions may be using, is never disturbed."""
+    env = dict(os.environ, LAB_NETNS="mci-labt", LAB_NET_PREFIX="172.29", LAB_STATE_DIR=str(tmp_path / "state"))
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(LAB_PY), *args], env=env, check=check, text=True,
+                              capture_output=True, timeout=600)
+
+    try:
+        run("up", "--clusters", "1")
+        r = run("status", check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert _pids_in(tmp_path / "state")
+        run("stop-apiserver", "cluster01")
+        r = run("status", check=False)
+        assert r.returncode != 0 and "cluster01: kube-apiserver stopped" in r.stdout, r.stdout
+        run("start-apiserver", "cluster01")
+        r = run("status", check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+        run("down")
+        assert not _pids_in(tmp_path / "state")
+        assert "mci-labt" not in subprocess.run(["ip", "netns", "list"], text=True, capture_output=True).stdout.split()
+        assert subprocess.run(["ip", "link", "show", "mci-labt0"], capture_output=True).returncode != 0
+        assert not _processes_using(tmp_path / "state")
+        assert run("status", check=False).returncode != 0
+    finally:
+        run("down", check=False)
+    # The shared lab was not touched.
+    assert lab.run("status", check=False).returncode == 0
