@@ -48,8 +48,19 @@ def cache_root() -> Path:
     return Path(base) / "multicloud-interconnect" / "lab"
 
 
+# Pins of the binaries; the chart pins only trigger a new export into the same directory, so
+# moving a chart to another version does not rebuild Kubernetes.
+BINARY_PINS = ("K8S_", "ETCD_", "KWOK_", "HELM_")
+
+
+def _pin_lines(binaries: bool) -> bytes:
+    lines = [line.strip() for line in VERSIONS_FILE.read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    return "\n".join(line for line in lines if line.startswith(BINARY_PINS) == binaries).encode()
+
+
 def build_dir() -> Path:
-    digest = hashlib.sha256(VERSIONS_FILE.read_bytes() + BUILD_FORMAT.encode()).hexdigest()[:12]
+    digest = hashlib.sha256(_pin_lines(binaries=True) + BUILD_FORMAT.encode()).hexdigest()[:12]
     return cache_root() / digest
 
 
@@ -226,7 +237,7 @@ def export_charts(v: dict[str, str], root: Path) -> dict[str, str]:
 
 
 def sources_digest() -> str:
-    h = hashlib.sha256()
+    h = hashlib.sha256(_pin_lines(binaries=False))
     for f in sorted((HERE / "export-charts").glob("*.go")) + [HERE / "kwok-stages" / "main.go"]:
         h.update(f.name.encode() + f.read_bytes())
     return h.hexdigest()[:12]

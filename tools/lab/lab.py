@@ -485,11 +485,29 @@ def component_health(root: Path, st: dict) -> list[tuple[str, str, str]]:
     return problems
 
 
+LAB_PATHS_FILE = HERE.parent.parent / "inventories" / "lab" / "group_vars" / "all" / "lab_paths.yml"
+
+
+def write_lab_paths(bindir: Path) -> None:
+    """Where the lab's helm and exported charts are, for inventories/lab (generated, git-ignored)."""
+    build = bindir.parent
+    text = (
+        "# Written by tools/lab/lab.py up: where this machine's lab build lives. Do not edit.\n"
+        f"lab_build_dir: {build}\n"
+        f"lab_helm_binary: {bindir / 'helm'}\n"
+        f"lab_charts_dir: {build / 'charts'}\n"
+    )
+    LAB_PATHS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    if not LAB_PATHS_FILE.exists() or LAB_PATHS_FILE.read_text() != text:
+        LAB_PATHS_FILE.write_text(text)
+
+
 def cmd_up(args) -> int:
     t0 = time.monotonic()
     root = state_dir()
     st = load_state(root)
     if st and netns_exists() and not component_health(root, st) and len(st["clusters"]) == args.clusters:
+        write_lab_paths(bin_dir())
         log(f"already up ({len(st['clusters'])} clusters); kubeconfigs in {root / 'kubeconfigs'}")
         return 0
     if st and len(st["clusters"]) != args.clusters:
@@ -497,6 +515,7 @@ def cmd_up(args) -> int:
         cmd_down(args)
     subprocess.run([sys.executable, str(HERE / "build.py")], check=True)
     bindir = bin_dir()
+    write_lab_paths(bindir)
     versions = json.loads((bindir.parent / "build.json").read_text())["versions"]
     clusters = plan(args.clusters)
     root.mkdir(parents=True, exist_ok=True)

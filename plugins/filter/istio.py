@@ -1,0 +1,161 @@
+# -*- coding: utf-8 -*-
+# Copyright: multicloud.interconnect contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the Istio roles and interconnect playbooks: chart values and module inputs.
+
+Pure functions, so the roles and playbooks shape no data in Jinja.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import (
+    GATEWAY_PORT,
+    NETWORK_LABEL,
+    disable_problems,
+    parse_mesh_networks,
+)
+
+_MISSING = object()
+# Inventory variable or fact -> key of the interconnect module's clusters entries.
+_CLUSTER_KEYS = (
+    ("cluster_network_group", "network_group"),
+    ("cluster_eastwest_gateway", "eastwest_gateway"),
+    ("apiserver_nodeport_url", "api_url"),
+    ("apiserver_tls_server_name", "tls_server_name"),
+    ("apiserver_ca_data", "ca_data"),
+    ("cluster_kubeconfig", "kubeconfig"),
+    ("cluster_context", "context"),
+)
+
+
+def _get(host, key):
+    if hasattr(host, "get"):
+        try:
+            return host.get(key, _MISSING)
+        except Exception:  # an undefined variable inside hostvars raises on access
+            return _MISSING
+    return _MISSING
+
+
+def istio_interconnect_clusters(hostvars, names):
+    """``{cluster name: {network_group, eastwest_gateway, api_url, tls_server_name, ca_data, kubeconfig, context}}``.
+
+    ``api_url``, ``tls_server_name`` and ``ca_data`` come from the facts the apiserver_nodeport
+    role sets; variables a host does not define are left out.
+    """
+    result = {}
+    for host_name in names or []:
+        host = hostvars[host_name]
+        name = _get(host, "cluster_name")
+        entry = {}
+        for var, key in _CLUSTER_KEYS:
+            value = _get(host, var)
+            if value is not _MISSING and value not in (None, ""):
+                entry[key] = value
+        result[str(name) if name not in (_MISSING, None, "") else host_name] = entry
+    return result
+
+
+def _merge(base, override):
+    merged = copy.deepcopy(dict(base or {}))
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def istio_istiod_values(extra, cluster_name, network, mesh_id, mesh_configmaps=None):
+    """istiod values: ``extra`` with the mesh identity on top.
+
+    ``mesh_configmaps`` is the k8s_info result list of the mesh ConfigMap: its current
+    ``meshNetworks`` (written by the interconnect module) is carried into the values, so an
+    upgrade of the chart keeps the joined networks instead of resetting them.
+    """
+    networks = {}
+    for item in mesh_configmaps or []:
+        networks = parse_mesh_networks(((item or {}).get("data") or {}).get("meshNetworks"))
+    own = {"global": {"meshID": mesh_id, "multiCluster": {"clusterName": cluster_name}, "network": network,
+                      "meshNetworks": networks}}
+    return _merge(extra, own)
+
+
+def istio_gateway_values(spec, network, extra=None):
+    """Values of the istio/gateway chart for the east-west gateway ``spec`` of ``network``."""
+    if not isinstance(spec, dict):
+        raise AnsibleFilterError("istio_gateway_values: cluster_eastwest_gateway must be a mapping, got %r" % (spec,))
+    service_type = spec.get("service_type") or "LoadBalancer"
+    own = {
+        "networkGateway": network,
+        "replicaCount": int(spec.get("replicas", 1) or 1),
+        # A fixed replica count, as the inventory says; the chart autoscales by default.
+        "autoscaling": {"enabled": False},
+        "labels": {NETWORK_LABEL: network},
+        "service": {"type": service_type, "annotations": dict(spec.get("service_annotations") or {})},
+    }
+    return _merge(extra, own)
+
+
+def istio_gateway_node_port_patch(spec, name, namespace):
+    """A strategic-merge patch that pins the node port of 15443, or None when none is asked.
+
+    The gateway chart renders the network gateway's ports itself and has no node port value; the
+    chart never sets nodePort, so Helm's three-way merge keeps the pinned one across upgrades.
+    """
+    if not isinstance(spec, dict) or not spec.get("node_port") or spec.get("service_type") != "NodePort":
+        return None
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"ports": [{"port": GATEWAY_PORT, "nodePort": int(spec["node_port"])}]}}
+
+
+def istio_gateway_rule(name, namespace, hosts, release_name):
+    """The gateway rule of the basic settings: mTLS passthrough on 15443 for ``hosts``."""
+    selector = release_name[len("istio-"):] if release_name.startswith("istio-") else release_name
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": name, "namespace": namespace,
+                     "labels": {"app.kubernetes.io/managed-by": "multicloud.interconnect"}},
+        "spec": {
+            "selector": {"istio": selector},
+            "servers": [{"port": {"number": GATEWAY_PORT, "name": "tls", "protocol": "TLS"},
+                         "tls": {"mode": "AUTO_PASSTHROUGH"}, "hosts": list(hosts)}],
+        },
+    }
+
+
+def istio_cacerts_data(ca_cert, ca_key, root_cert):
+    """Base64 data of the Secret ``cacerts``: the cluster's intermediate CA and the shared root."""
+    for label, value in (("ca_cert", ca_cert), ("ca_key", ca_key), ("root_cert", root_cert)):
+        if not value or "-----BEGIN" not in str(value):
+            raise AnsibleFilterError("istio_cacerts_data: %s is not a PEM text" % label)
+
+    def b64(text):
+        text = str(text) if str(text).endswith("\n") else str(text) + "\n"
+        return base64.b64encode(text.encode()).decode()
+
+    return {"ca-cert.pem": b64(ca_cert), "ca-key.pem": b64(ca_key), "root-cert.pem": b64(root_cert),
+            "cert-chain.pem": b64(str(ca_cert).rstrip("\n") + "\n" + str(root_cert))}
+
+
+def istio_disable_problems(joined, confirmation, expected):
+    return disable_problems(joined or [], confirmation, expected)
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "istio_interconnect_clusters": istio_interconnect_clusters,
+            "istio_istiod_values": istio_istiod_values,
+            "istio_gateway_values": istio_gateway_values,
+            "istio_gateway_rule": istio_gateway_rule,
+            "istio_gateway_node_port_patch": istio_gateway_node_port_patch,
+            "istio_cacerts_data": istio_cacerts_data,
+            "istio_disable_problems": istio_disable_problems,
+        }

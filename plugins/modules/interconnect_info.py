@@ -1,0 +1,156 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: multicloud.interconnect contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: interconnect_info
+short_description: Report network groups, the interconnect list, gateway addresses and remote secret drift
+version_added: 0.1.0
+description:
+  - Reads every cluster and reports the network groups, the groups the clusters record as joined, the east-west
+    gateways and their addresses per group, and for each cluster the remote secrets present, missing, stale
+    (content differs from what the peer's exposed API and reader token give) or unexpected (left by a removed peer).
+  - RV(drift) lists what M(multicloud.interconnect.interconnect) would change to bring the joined groups back in line;
+    it is empty when the clusters match their record.
+  - Changes nothing.
+author:
+  - multicloud.interconnect maintainers (@multicloud)
+extends_documentation_fragment:
+  - multicloud.interconnect.attributes
+options:
+  clusters:
+    description:
+      - Every cluster of the mesh, keyed by cluster name, as for M(multicloud.interconnect.interconnect).
+      - The filter P(multicloud.interconnect.istio_interconnect_clusters#filter) builds this mapping from C(hostvars).
+    type: dict
+    required: true
+  namespace:
+    description: Namespace of the Istio control plane.
+    type: str
+    default: istio-system
+  mesh_config_map:
+    description: The mesh ConfigMap that holds C(meshNetworks).
+    type: str
+    default: istio
+  gateway_service:
+    description: Name of the east-west gateway Service.
+    type: str
+    default: istio-eastwestgateway
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+requirements:
+  - kubernetes >= 24.2.0
+  - PyYAML
+seealso:
+  - module: multicloud.interconnect.interconnect
+"""
+
+EXAMPLES = r"""
+- name: Report the interconnect and its drift
+  multicloud.interconnect.interconnect_info:
+    clusters: "{{ hostvars | multicloud.interconnect.istio_interconnect_clusters(groups['clusters']) }}"
+  run_once: true
+  register: interconnect
+"""
+
+RETURN = r"""
+groups:
+  description: Network groups with their clusters, gateway clusters, gateway addresses and whether they are joined.
+  returned: always
+  type: dict
+  sample:
+    net-a: {clusters: [cluster01, cluster02], gateway_clusters: [cluster01, cluster02], joined: true,
+            gateways: [{address: 172.30.1.11, port: 31443}]}
+joined_groups:
+  description: Groups the clusters record as joined.
+  returned: always
+  type: list
+  elements: str
+recorded:
+  description: The joined groups as recorded, with the clusters and gateway clusters they had when joined.
+  returned: always
+  type: dict
+clusters:
+  description: Per cluster, its group, whether Istio is installed, and its remote secrets.
+  returned: always
+  type: dict
+  sample:
+    cluster01:
+      group: net-a
+      istio: true
+      remote_secrets: [istio-remote-secret-cluster03]
+      missing: [istio-remote-secret-cluster04]
+      stale: []
+      unexpected: []
+      unmanaged: []
+      mesh_networks: [net-a, net-b]
+      control_planes: [istiod]
+drift:
+  description: The changes that would bring the joined groups back in line (cluster, kind, name, action, reason).
+  returned: always
+  type: list
+  elements: dict
+in_sync:
+  description: Whether RV(drift) is empty.
+  returned: always
+  type: bool
+pending_addresses:
+  description: Gateways whose address is not known yet, with the reason.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import (
+    HAS_YAML,
+    ClusterAccess,
+    InterconnectError,
+    clusters_from_params,
+    info,
+    observe_all,
+)
+from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    ClusterError,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            clusters=dict(type="dict", required=True),
+            namespace=dict(type="str", default="istio-system"),
+            mesh_config_map=dict(type="str", default="istio"),
+            gateway_service=dict(type="str", default="istio-eastwestgateway"),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"))
+    options = dict(module.params)
+    try:
+        specs = clusters_from_params(module.params["clusters"])
+        observed = observe_all({name: ClusterAccess(spec, options) for name, spec in specs.items()})
+        report = info(specs, observed, options)
+    except InterconnectError as err:
+        module.fail_json(msg=str(err), problems=[p.as_dict() for p in err.problems])
+    except ClusterError as err:
+        module.fail_json(msg=str(err), cluster=err.cluster)
+    module.exit_json(changed=False, **report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Filters of the Istio roles and playbooks: chart values and the interconnect module's input."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.multicloud.interconnect.plugins.filter.istio import FilterModule
+
+FILTERS = FilterModule().filters()
+
+
+def test_interconnect_clusters_maps_inventory_and_apiserver_facts():
+    hostvars = {
+        "cluster01": {"cluster_network_group": "net-a", "cluster_eastwest_gateway": {"service_type": "NodePort"},
+                      "apiserver_nodeport_url": "https://172.30.1.11:31234", "apiserver_tls_server_name": "kubernetes",
+                      "apiserver_ca_data": "Q0E=", "cluster_kubeconfig": "/k/c1.yaml", "ansible_host": "x"},
+        "host2": {"cluster_name": "cluster02", "cluster_network_group": "net-b", "cluster_context": "ctx2",
+                  "apiserver_nodeport_url": ""},
+        "other": {"cluster_network_group": "net-z"},
+    }
+    assert FILTERS["istio_interconnect_clusters"](hostvars, ["cluster01", "host2"]) == {
+        "cluster01": {"network_group": "net-a", "eastwest_gateway": {"service_type": "NodePort"},
+                      "api_url": "https://172.30.1.11:31234", "tls_server_name": "kubernetes", "ca_data": "Q0E=",
+                      "kubeconfig": "/k/c1.yaml"},
+        "cluster02": {"network_group": "net-b", "context": "ctx2"},
+    }
+
+
+def test_istiod_values_keep_live_mesh_networks_and_let_the_role_win():
+    live = [{"data": {"meshNetworks": "networks:\n  net-b:\n    gateways:\n    - {address: 1.2.3.4, port: 15443}\n"}}]
+    values = FILTERS["istio_istiod_values"](
+        {"global": {"network": "wrong", "configValidation": False}, "pilot": {"env": {"A": "1"}}},
+        "cluster01", "net-a", "mesh1", live)
+    assert values["global"]["network"] == "net-a"
+    assert values["global"]["configValidation"] is False
+    assert values["global"]["multiCluster"] == {"clusterName": "cluster01"}
+    assert values["global"]["meshID"] == "mesh1"
+    assert values["global"]["meshNetworks"] == {"net-b": {"gateways": [{"address": "1.2.3.4", "port": 15443}]}}
+    assert values["pilot"] == {"env": {"A": "1"}}
+    assert FILTERS["istio_istiod_values"]({}, "c", "n", "m", [])["global"]["meshNetworks"] == {}
+
+
+def test_gateway_values_follow_the_inventory():
+    values = FILTERS["istio_gateway_values"](
+        {"replicas": 2, "service_type": "LoadBalancer", "service_annotations": {"lb/internal": "true"}}, "net-a",
+        {"service": {"type": "ClusterIP", "externalTrafficPolicy": "Local"}})
+    assert values["networkGateway"] == "net-a"
+    assert values["replicaCount"] == 2 and values["autoscaling"] == {"enabled": False}
+    assert values["service"] == {"type": "LoadBalancer", "annotations": {"lb/internal": "true"},
+                                 "externalTrafficPolicy": "Local"}
+    assert values["labels"] == {"topology.istio.io/network": "net-a"}
+    with pytest.raises(AnsibleFilterError, match="mapping"):
+        FILTERS["istio_gateway_values"]("yes", "net-a")
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ({"service_type": "NodePort", "node_port": 31443}, 31443),
+    ({"service_type": "NodePort"}, None),
+    ({"service_type": "LoadBalancer", "node_port": 31443}, None),
+])
+def test_node_port_patch(spec, expected):
+    patch = FILTERS["istio_gateway_node_port_patch"](spec, "istio-eastwestgateway", "istio-system")
+    if expected is None:
+        assert patch is None
+    else:
+        assert patch["spec"]["ports"] == [{"port": 15443, "nodePort": expected}]
+
+
+def test_gateway_rule_is_the_seed_rule():
+    rule = FILTERS["istio_gateway_rule"]("cross-network-gateway", "istio-system", ["*.local"], "istio-eastwestgateway")
+    assert rule["spec"]["selector"] == {"istio": "eastwestgateway"}
+    assert rule["spec"]["servers"] == [{"port": {"number": 15443, "name": "tls", "protocol": "TLS"},
+                                        "tls": {"mode": "AUTO_PASSTHROUGH"}, "hosts": ["*.local"]}]
+
+
+def test_cacerts_data_chains_the_intermediate_to_the_root():
+    data = FILTERS["istio_cacerts_data"]("-----BEGIN CERTIFICATE-----\nI\n-----END CERTIFICATE-----",
+                                         "-----BEGIN PRIVATE KEY-----\nK\n-----END PRIVATE KEY-----",
+                                         "-----BEGIN CERTIFICATE-----\nR\n-----END CERTIFICATE-----")
+    chain = base64.b64decode(data["cert-chain.pem"]).decode()
+    assert chain.index("\nI\n") < chain.index("\nR\n")
+    assert sorted(data) == ["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"]
+    with pytest.raises(AnsibleFilterError, match="ca_key"):
+        FILTERS["istio_cacerts_data"]("-----BEGIN X", "", "-----BEGIN Y")
+
+
+def test_disable_problems_filter():
+    assert FILTERS["istio_disable_problems"]([], "disable interconnect", "disable interconnect") == []
+    problems = FILTERS["istio_disable_problems"](["net-b"], "", "disable interconnect")
+    assert "net-b" in problems[0] and "disable interconnect" in problems[1]

@@ -1,0 +1,72 @@
+"""main() of interconnect and interconnect_info, with each cluster's API replaced by an in-memory one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.multicloud.interconnect.plugins.modules import interconnect, interconnect_info
+
+from ..module_utils.test_istio import FakeAccess, FakeCluster, params
+
+
+@pytest.fixture
+def clusters(monkeypatch):
+    lab = {name: FakeCluster(name, i) for i, name in enumerate(["cluster01", "cluster02", "cluster03", "cluster04"], 1)}
+
+    def factory(spec, options):
+        return FakeAccess(lab[spec.name], spec)
+
+    monkeypatch.setattr(interconnect, "ClusterAccess", factory)
+    monkeypatch.setattr(interconnect_info, "ClusterAccess", factory)
+    return lab
+
+
+def call(module, args, capsys):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exit_info:
+            module.main()
+    return exit_info.value.code, json.loads(capsys.readouterr().out)
+
+
+def test_join_then_rerun_is_unchanged(clusters, capsys):
+    code, result = call(interconnect, {"clusters": params(), "groups": ["net-a", "net-b"]}, capsys)
+    assert code == 0 and result["changed"] is True
+    assert result["joined_groups"] == ["net-a", "net-b"]
+    assert {"cluster": "cluster01", "namespace": "istio-system", "deployment": "istiod", "restarted": False} \
+        in result["control_planes"]
+    code, result = call(interconnect, {"clusters": params(), "groups": ["net-a", "net-b"]}, capsys)
+    assert code == 0 and result["changed"] is False and result["plan"] == []
+
+
+def test_check_mode_diff_masks_tokens(clusters, capsys):
+    args = {"clusters": params(), "groups": ["net-a", "net-b"], "_ansible_check_mode": True, "_ansible_diff": True}
+    code, result = call(interconnect, args, capsys)
+    assert code == 0 and result["changed"] is True
+    assert all(not c.secrets for c in clusters.values())
+    after = result["diff"]["after"]["cluster01/Secret/istio-remote-secret-cluster03"]
+    assert after["users"][0]["user"]["token"].startswith("********")
+    assert after["clusters"][0]["cluster"]["server"] == "https://172.30.3.10:30443"
+
+
+def test_refusal_lists_problems_and_changes_nothing(clusters, capsys):
+    clusters_args = params(gateways={"cluster01": {"service_type": "NodePort"}})
+    code, result = call(interconnect, {"clusters": clusters_args, "groups": ["net-a", "net-b"]}, capsys)
+    assert code == 1 and result["failed"] is True
+    assert [p["code"] for p in result["problems"]] == ["INTERCONNECT_NO_GATEWAY"]
+    assert "nothing was changed" in result["msg"]
+    assert all(not c.writes for c in clusters.values())
+
+
+def test_info_reports_drift_after_a_secret_is_deleted(clusters, capsys):
+    call(interconnect, {"clusters": params(), "groups": ["net-a", "net-b"]}, capsys)
+    code, result = call(interconnect_info, {"clusters": params()}, capsys)
+    assert code == 0 and result["in_sync"] is True and result["changed"] is False
+    del clusters["cluster02"].secrets["istio-remote-secret-cluster03"]
+    code, result = call(interconnect_info, {"clusters": params()}, capsys)
+    assert result["in_sync"] is False
+    assert result["clusters"]["cluster02"]["missing"] == ["istio-remote-secret-cluster03"]
+    assert result["drift"] == [{"cluster": "cluster02", "kind": "Secret", "name": "istio-remote-secret-cluster03",
+                                "action": "create", "reason": "peer cluster03 of group net-b"}]
