@@ -1,0 +1,128 @@
+# -*- coding: utf-8 -*-
+# Copyright: multicloud.interconnect contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the cilium role: thin wrappers over plugins/module_utils/_cilium.py.
+
+They read the facts each cluster gathered (``__cilium_*`` in ``hostvars``) so the role's tasks
+never shape data in Jinja.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
+
+from ansible_collections.multicloud.interconnect.plugins.module_utils import _cilium
+
+_display = Display()
+
+
+def _hv(hostvars, name):
+    return hostvars[name]
+
+
+def _members(hostvars, hosts):
+    return [_hv(hostvars, h)["__cilium_member"] for h in hosts or [] if "__cilium_member" in _hv(hostvars, h)]
+
+
+def cilium_kernel_findings(nodes, minimum):
+    """``{too_old: [{node, kernel}], unknown: [...]}`` for the Node objects of one cluster."""
+    try:
+        return _cilium.kernel_findings(nodes, minimum)
+    except _cilium.CiliumError as err:
+        raise AnsibleFilterError(str(err)) from err
+
+
+def cilium_kernel_problems(hostvars, hosts, minimum, allow_unknown=False):
+    """One line per cluster of ``hosts`` whose nodes cannot run Cilium, from their ``__cilium_kernel`` facts."""
+    findings = {h: _hv(hostvars, h)["__cilium_kernel"] for h in hosts or [] if "__cilium_kernel" in _hv(hostvars, h)}
+    return _cilium.kernel_problems(findings, minimum, bool(allow_unknown))
+
+
+def cilium_member(name, cluster_vars, settings, nodes, service):
+    """What peers need from one cluster: name, ID, group, service type, nodePort and endpoint."""
+    return _cilium.member(name, cluster_vars, settings, nodes, service)
+
+
+def cilium_mesh_problems(hostvars, hosts, inventory_hosts):
+    """Problems that stop the run before any change (ports, types, group members missing from the run)."""
+    expected = {}
+    for name in inventory_hosts or []:
+        hv = _hv(hostvars, name)
+        if hv.get("cluster_cni", "cilium") == "cilium" and hv.get("cluster_network_group"):
+            expected.setdefault(hv["cluster_network_group"], []).append(name)
+    return _cilium.mesh_problems(_members(hostvars, hosts), expected)
+
+
+def cilium_ca_plan(hostvars, hosts, group, source_cluster=None, provided_cert=None, provided_key=None):
+    """Where a network group's CA comes from: provided, adopted from a cluster, or the controller's files."""
+    secrets = {}
+    for name in hosts or []:
+        hv = _hv(hostvars, name)
+        if hv.get("cluster_network_group") == group and "__cilium_ca_secret" in hv:
+            secrets[name] = hv["__cilium_ca_secret"]
+    try:
+        return _cilium.choose_ca(group, secrets, source_cluster, {"cert": provided_cert, "key": provided_key})
+    except _cilium.CiliumError as err:
+        raise AnsibleFilterError(str(err)) from err
+
+
+def cilium_ca_file_groups(hostvars, hosts):
+    """Network groups whose CA lives in the controller's files (read, or generated once)."""
+    return sorted({_hv(hostvars, h)["cluster_network_group"] for h in hosts or []
+                   if (_hv(hostvars, h).get("__cilium_ca_plan") or {}).get("source") == "files"})
+
+
+def cilium_values(member, hostvars, hosts, settings, ca, extra, chart_version):
+    """Full Helm values of one cluster; warns once per conflicting key of ``cilium_extra_values``."""
+    try:
+        result = _cilium.render(member, _members(hostvars, hosts), settings, ca, extra, chart_version)
+    except _cilium.CiliumError as err:
+        raise AnsibleFilterError(str(err)) from err
+    for key in result["conflicts"]:
+        _display.warning("cluster %s: cilium_extra_values sets %s, which the cilium role owns; the role's value is used"
+                         % (member["name"], key))
+    return result
+
+
+def cilium_mask(before, after):
+    """``{before, after}`` with the CA key hidden, for a diff that never shows it."""
+    masked_before, masked_after = _cilium.mask_values(before, after)
+    return {"before": masked_before, "after": masked_after}
+
+
+def cilium_mesh_spec(hostvars, hosts):
+    """The ``clusters`` option of cilium_mesh_info: expected identity and peers, and how to reach each cluster."""
+    spec = {}
+    for name in hosts or []:
+        hv = _hv(hostvars, name)
+        if "__cilium_member" not in hv:
+            continue
+        entry = dict(hv["__cilium_member"])
+        rendered = hv.get("__cilium_rendered") or {}
+        spec[name] = {"name": entry["name"], "id": entry["id"], "group": entry["group"],
+                      "peers": list(rendered.get("peers") or []),
+                      "kubeconfig": hv.get("cluster_kubeconfig"), "context": hv.get("cluster_context")}
+    return spec
+
+
+def cilium_chart_is_local(chart_ref):
+    """True when the chart reference is a path on the controller (not a repository chart nor oci://)."""
+    text = str(chart_ref or "")
+    return text.startswith(("/", "./", "../", "~"))
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "cilium_kernel_findings": cilium_kernel_findings,
+            "cilium_kernel_problems": cilium_kernel_problems,
+            "cilium_member": cilium_member,
+            "cilium_mesh_problems": cilium_mesh_problems,
+            "cilium_ca_plan": cilium_ca_plan,
+            "cilium_ca_file_groups": cilium_ca_file_groups,
+            "cilium_values": cilium_values,
+            "cilium_mask": cilium_mask,
+            "cilium_mesh_spec": cilium_mesh_spec,
+            "cilium_chart_is_local": cilium_chart_is_local,
+        }

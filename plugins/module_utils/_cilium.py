@@ -1,0 +1,439 @@
+# -*- coding: utf-8 -*-
+# Copyright: multicloud.interconnect contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Cilium ClusterMesh planning: Helm values owned by the inventory, peers, kernel and CA checks.
+
+Private to the multicloud.interconnect collection: other collections must not import it,
+its interface may change without notice.
+
+Pure and stdlib-only. The role gathers what the clusters show (Nodes, the clustermesh-apiserver
+Service, the ``cilium-ca`` Secret, the Helm release) and these functions turn it into the full
+Helm values of every cluster, peers included, so a later ``helm upgrade`` (which resets values)
+cannot lose a connection, and removing a cluster from a group disconnects it everywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import hashlib
+import re
+import typing as t
+
+# clustermesh.config.clusters is a map {name: {...}} from chart 1.19.0 on (the chart's
+# "clustermesh-clusters" helper accepts both); older charts only read a list of {name, ...}.
+MAP_FORMAT_SINCE = (1, 19, 0)
+SERVICE_TYPES = ("NodePort", "LoadBalancer")
+NODE_PORT_RANGE = (30000, 32767)
+MASK = "<hidden>"
+MASK_CHANGED = "<hidden, changed>"
+SECRET_PATHS = (("tls", "ca", "key"),)
+CERT_PATH = ("tls", "ca", "cert")
+
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+class CiliumError(ValueError):
+    """Bad input or an inconsistent mesh; the message names the clusters, the field and the fix."""
+
+
+def parse_version(text: t.Any) -> t.Optional[t.Tuple[int, int, int]]:
+    """``(major, minor, patch)`` from ``1.18.7``, ``v1.19.0-rc.1`` or a kernel ``5.10.0-28-amd64``."""
+    match = _VERSION.match(str(text or "").strip())
+    if not match:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+
+def clusters_format(chart_version: t.Any) -> str:
+    """``map`` or ``list``: the shape of ``clustermesh.config.clusters`` the chart reads."""
+    parsed = parse_version(chart_version)
+    if parsed is None:
+        raise CiliumError("cilium_chart_version %r is not a version like 1.18.7; fix: set cilium_chart_version "
+                          "to the chart version you install" % (chart_version,))
+    return "map" if parsed >= MAP_FORMAT_SINCE else "list"
+
+
+# ---- kernel ------------------------------------------------------------------------------------
+def kernel_findings(nodes: t.Iterable[t.Mapping[str, t.Any]], minimum: t.Any) -> t.Dict[str, t.List[t.Dict[str, str]]]:
+    """Nodes whose ``status.nodeInfo.kernelVersion`` is older than ``minimum``, or not a version."""
+    floor = parse_version(minimum)
+    if floor is None:
+        raise CiliumError("cilium_kernel_min_version %r is not a version like 5.10" % (minimum,))
+    too_old: t.List[t.Dict[str, str]] = []
+    unknown: t.List[t.Dict[str, str]] = []
+    for node in nodes or []:
+        name = (node.get("metadata") or {}).get("name", "?")
+        kernel = str(((node.get("status") or {}).get("nodeInfo") or {}).get("kernelVersion") or "")
+        version = parse_version(kernel)
+        if version is None:
+            unknown.append({"node": name, "kernel": kernel or "(empty)"})
+        elif version < floor:
+            too_old.append({"node": name, "kernel": kernel})
+    return {"too_old": sorted(too_old, key=lambda n: n["node"]), "unknown": sorted(unknown, key=lambda n: n["node"])}
+
+
+def kernel_problems(by_cluster: t.Mapping[str, t.Mapping[str, t.List[t.Mapping[str, str]]]], minimum: t.Any,
+                    allow_unknown: bool) -> t.List[str]:
+    """One line per cluster with nodes that cannot run the chosen Cilium, naming the nodes."""
+    lines = []
+    for cluster in sorted(by_cluster):
+        findings = by_cluster[cluster] or {}
+        old = findings.get("too_old") or []
+        if old:
+            lines.append("cluster %s: kernel older than %s on %s; fix: upgrade these nodes (role "
+                         "multicloud.interconnect.kernel_upgrade) or choose a Cilium whose minimum they meet"
+                         % (cluster, minimum, ", ".join("%s (%s)" % (n["node"], n["kernel"]) for n in old)))
+        unknown = findings.get("unknown") or []
+        if unknown and not allow_unknown:
+            lines.append("cluster %s: kernel version unreadable on %s; fix: check the nodes, or set "
+                         "cilium_kernel_allow_unknown: true when the nodes are simulated"
+                         % (cluster, ", ".join("%s (%s)" % (n["node"], n["kernel"]) for n in unknown)))
+    return lines
+
+
+# ---- endpoints ---------------------------------------------------------------------------------
+def node_addresses(nodes: t.Iterable[t.Mapping[str, t.Any]]) -> t.List[str]:
+    """One address per node, ExternalIP before InternalIP (as cilium-cli prefers), sorted."""
+    result = []
+    for node in nodes or []:
+        addresses = (node.get("status") or {}).get("addresses") or []
+        by_type: t.Dict[str, str] = {}
+        for entry in addresses:
+            by_type.setdefault(entry.get("type"), entry.get("address"))
+        address = by_type.get("ExternalIP") or by_type.get("InternalIP")
+        if address:
+            result.append(address)
+    return sorted(set(result))
+
+
+def _service_port(service: t.Mapping[str, t.Any]) -> t.Optional[t.Mapping[str, t.Any]]:
+    ports = (service.get("spec") or {}).get("ports") or []
+    for port in ports:
+        if port.get("port") == 2379:
+            return port
+    return ports[0] if ports else None
+
+
+def cluster_endpoint(service_type: str, node_port: t.Optional[int], nodes: t.Any,
+                     service: t.Optional[t.Mapping[str, t.Any]]) -> t.Dict[str, t.Any]:
+    """Where peers reach this cluster's clustermesh-apiserver: ``{ips, port}`` or ``{address, port}``.
+
+    NodePort: every node's address and the nodePort this run sets (the inventory owns it, so the
+    plan holds before the Service exists). LoadBalancer: the Service's ingress, known only once
+    the cloud has provisioned it; ``pending`` says so.
+    """
+    if service_type == "NodePort":
+        ips = node_addresses(nodes)
+        if not ips:
+            return {"pending": "no node has an InternalIP or ExternalIP"}
+        return {"ips": ips, "port": int(node_port)}
+    if not service:
+        return {"pending": "the clustermesh-apiserver Service does not exist yet"}
+    spec = service.get("spec") or {}
+    port = _service_port(service)
+    if spec.get("type") != "LoadBalancer" or port is None:
+        return {"pending": "the clustermesh-apiserver Service is %s, not LoadBalancer yet" % spec.get("type")}
+    ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    ips = sorted({i["ip"] for i in ingress if i.get("ip")})
+    if ips:
+        return {"ips": ips, "port": int(port["port"])}
+    hostnames = sorted({i["hostname"] for i in ingress if i.get("hostname")})
+    if hostnames:
+        return {"address": hostnames[0], "port": int(port["port"])}
+    return {"pending": "the load balancer has no ingress address yet"}
+
+
+def member(inventory_name: str, hv: t.Mapping[str, t.Any], settings: t.Mapping[str, t.Any],
+           nodes: t.Any, service: t.Any) -> t.Dict[str, t.Any]:
+    """What peers need to know about one cluster: name, ID, group, endpoint."""
+    service_type = settings.get("service_type") or "NodePort"
+    node_port = settings.get("node_port")
+    if node_port in (None, "") and service_type == "NodePort":
+        node_port = int(settings.get("node_port_base", 32000)) + int(hv.get("cluster_id") or 0)
+    return {
+        "inventory_name": inventory_name,
+        "name": str(hv.get("cluster_name") or inventory_name),
+        "id": hv.get("cluster_id"),
+        "group": hv.get("cluster_network_group"),
+        "service_type": service_type,
+        "node_port": int(node_port) if node_port not in (None, "") else None,
+        "endpoint": cluster_endpoint(service_type, node_port, nodes, service),
+    }
+
+
+def mesh_problems(members: t.Iterable[t.Mapping[str, t.Any]], expected: t.Mapping[str, t.Iterable[str]]) -> t.List[str]:
+    """Problems that must stop the run before any change: ports, service types, clusters left out.
+
+    ``expected``: group -> inventory names of every Cilium cluster of that group in the inventory,
+    so a ``--limit`` that leaves a member out is refused instead of disconnecting it.
+    """
+    problems = []
+    by_group: t.Dict[str, t.List[t.Mapping[str, t.Any]]] = {}
+    for entry in members:
+        by_group.setdefault(entry["group"], []).append(entry)
+        if entry["service_type"] not in SERVICE_TYPES:
+            problems.append("cluster %s: cilium_clustermesh_service_type is %r; fix: use NodePort or LoadBalancer"
+                            % (entry["name"], entry["service_type"]))
+        port = entry.get("node_port")
+        if entry["service_type"] == "NodePort" and not (port and NODE_PORT_RANGE[0] <= port <= NODE_PORT_RANGE[1]):
+            problems.append("cluster %s: clustermesh-apiserver nodePort %s is outside %d-%d; fix: set "
+                            "cilium_clustermesh_node_port for this cluster, or a lower cilium_clustermesh_node_port_base"
+                            % (entry["name"], port, NODE_PORT_RANGE[0], NODE_PORT_RANGE[1]))
+    for group, entries in sorted(by_group.items()):
+        ports: t.Dict[int, t.List[str]] = {}
+        for entry in entries:
+            if entry["service_type"] == "NodePort" and entry.get("node_port"):
+                ports.setdefault(entry["node_port"], []).append(entry["name"])
+        for port, names in sorted(ports.items()):
+            if len(names) > 1:
+                # cilium/cilium#24692: with kube-proxy replacement a peer's nodePort equal to the local one
+                # is served by the local backend.
+                problems.append("network group %s: clusters %s share clustermesh-apiserver nodePort %d; fix: give "
+                                "each cluster its own cilium_clustermesh_node_port" % (group, ", ".join(sorted(names)), port))
+        present = {e["inventory_name"] for e in entries}
+        missing = sorted(set(expected.get(group) or ()) - present)
+        if missing:
+            problems.append("network group %s: %s %s in the inventory but not in this run (--limit?); their peers "
+                            "would be disconnected; fix: run on every cluster of the group"
+                            % (group, ", ".join(missing), "is" if len(missing) == 1 else "are"))
+    return problems
+
+
+# ---- values ------------------------------------------------------------------------------------
+def peer_entries(self_name: str, group: t.Any, members: t.Iterable[t.Mapping[str, t.Any]],
+                 fmt: str) -> t.Tuple[t.Any, t.List[str]]:
+    """``clustermesh.config.clusters`` for one cluster and the peers left out because they have no endpoint."""
+    entries: t.Dict[str, t.Dict[str, t.Any]] = {}
+    pending = []
+    for entry in sorted(members, key=lambda e: e["name"]):
+        if entry["group"] != group or entry["name"] == self_name:
+            continue
+        endpoint = entry.get("endpoint") or {}
+        if "pending" in endpoint:
+            pending.append("%s (%s)" % (entry["name"], endpoint["pending"]))
+            continue
+        value: t.Dict[str, t.Any] = {"port": endpoint["port"]}
+        if endpoint.get("ips"):
+            value["ips"] = list(endpoint["ips"])
+        else:
+            value["address"] = endpoint["address"]
+        entries[entry["name"]] = value
+    if fmt == "map":
+        return entries, pending
+    return [dict({"name": name}, **value) for name, value in entries.items()], pending
+
+
+def ipam_values(mode: str, pod_cidrs: t.Iterable[str]) -> t.Dict[str, t.Any]:
+    """Cilium's IPAM: with cluster-pool, the pools are the inventory's Pod CIDRs (not the chart's 10.0.0.0/8)."""
+    if mode != "cluster-pool":
+        return {"mode": mode}
+    v4 = [c for c in pod_cidrs or [] if ":" not in str(c)]
+    v6 = [c for c in pod_cidrs or [] if ":" in str(c)]
+    operator: t.Dict[str, t.Any] = {}
+    if v4:
+        operator["clusterPoolIPv4PodCIDRList"] = v4
+    if v6:
+        operator["clusterPoolIPv6PodCIDRList"] = v6
+    return {"mode": mode, "operator": operator}
+
+
+def role_values(cluster: t.Mapping[str, t.Any], settings: t.Mapping[str, t.Any], peers: t.Any,
+                ca: t.Optional[t.Mapping[str, str]]) -> t.Dict[str, t.Any]:
+    """The keys this collection owns in the Cilium release."""
+    service: t.Dict[str, t.Any] = {"type": cluster["service_type"],
+                                   "annotations": dict(settings.get("service_annotations") or {})}
+    if cluster["service_type"] == "NodePort":
+        service["nodePort"] = cluster["node_port"]
+    values: t.Dict[str, t.Any] = {
+        "cluster": {"name": cluster["name"], "id": int(cluster["id"])},
+        "clustermesh": {
+            "useAPIServer": True,
+            "maxConnectedClusters": int(settings.get("max_connected_clusters") or 255),
+            "config": {"enabled": True, "clusters": peers},
+            "apiserver": {
+                "service": service,
+                # certificates issued by Helm from the shared CA: the cronJob method needs a Job to really run
+                "tls": {"auto": {"enabled": True, "method": "helm"}},
+            },
+        },
+    }
+    if settings.get("ipam_mode"):
+        values["ipam"] = ipam_values(settings["ipam_mode"], settings.get("pod_cidrs") or [])
+    if ca and ca.get("cert") and ca.get("key"):
+        values["tls"] = {"ca": {"cert": ca["cert"], "key": ca["key"]}}
+    return values
+
+
+def merge_extra(owned: t.Mapping[str, t.Any], extra: t.Optional[t.Mapping[str, t.Any]]) -> t.Tuple[t.Dict[str, t.Any], t.List[str]]:
+    """User values under the owned ones; returns the merge and the dotted keys where the owned value won."""
+    conflicts: t.List[str] = []
+
+    def merge(base: t.Any, top: t.Any, path: str) -> t.Any:
+        if isinstance(base, dict) and isinstance(top, dict):
+            result = copy.deepcopy(base)
+            for key, value in top.items():
+                here = "%s.%s" % (path, key) if path else str(key)
+                result[key] = merge(base[key], value, here) if key in base else copy.deepcopy(value)
+            return result
+        if base != top:
+            conflicts.append(path)
+        return copy.deepcopy(top)
+
+    merged = merge(dict(extra or {}), dict(owned), "")
+    return merged, sorted(conflicts)
+
+
+def render(cluster: t.Mapping[str, t.Any], members: t.Iterable[t.Mapping[str, t.Any]], settings: t.Mapping[str, t.Any],
+           ca: t.Optional[t.Mapping[str, str]], extra: t.Optional[t.Mapping[str, t.Any]],
+           chart_version: t.Any) -> t.Dict[str, t.Any]:
+    """Full values of one cluster plus what the run should tell the user."""
+    fmt = clusters_format(chart_version)
+    members = list(members)
+    peers, pending = peer_entries(cluster["name"], cluster["group"], members, fmt)
+    owned = role_values(cluster, settings, peers, ca)
+    values, conflicts = merge_extra(owned, extra)
+    return {
+        "values": values,
+        "format": fmt,
+        "peers": sorted(peers) if isinstance(peers, dict) else [p["name"] for p in peers],
+        "pending_peers": pending,
+        "conflicts": conflicts,
+    }
+
+
+# ---- CA ----------------------------------------------------------------------------------------
+def pem_fingerprint(cert: t.Any) -> t.Optional[str]:
+    """SHA-256 of the first certificate's DER; ``cert`` is PEM or base64 of PEM (as in Secrets and values)."""
+    if not cert:
+        return None
+    text = str(cert)
+    if "-----BEGIN" not in text:
+        try:
+            text = base64.b64decode(text, validate=False).decode("ascii", "replace")
+        except (binascii.Error, ValueError):
+            return None
+    match = re.search(r"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", text, re.S)
+    if not match:
+        return None
+    try:
+        der = base64.b64decode("".join(match.group(1).split()))
+    except (binascii.Error, ValueError):
+        return None
+    digest = hashlib.sha256(der).hexdigest()
+    return ":".join(digest[i:i + 2] for i in range(0, 16, 2)).upper()
+
+
+def choose_ca(group: str, secrets: t.Mapping[str, t.Optional[t.Mapping[str, str]]], source_cluster: t.Optional[str],
+              provided: t.Optional[t.Mapping[str, str]]) -> t.Dict[str, t.Any]:
+    """Which CA a network group uses: provided > the one already in the clusters > controller files.
+
+    ``secrets``: cluster -> ``cilium-ca`` Secret data (base64 ``ca.crt`` / ``ca.key``) or None.
+    Returns ``{source, cluster?, cert?, key?}``; source ``cluster`` carries the data to adopt,
+    ``files`` means read (or generate once) the controller's copy.
+    """
+    if provided and provided.get("cert") and provided.get("key"):
+        return {"source": "provided"}
+    found = {name: data for name, data in secrets.items() if data and data.get("ca.crt") and data.get("ca.key")}
+    if source_cluster:
+        if source_cluster not in found:
+            raise CiliumError("network group %s: cilium_ca_source_cluster is %s, which has no cilium-ca Secret "
+                              "with ca.crt and ca.key (clusters with one: %s); fix: name one of those, or unset it"
+                              % (group, source_cluster, ", ".join(sorted(found)) or "none"))
+        chosen = source_cluster
+    else:
+        prints: t.Dict[str, t.List[str]] = {}
+        for name, data in sorted(found.items()):
+            prints.setdefault(pem_fingerprint(data["ca.crt"]) or "unreadable", []).append(name)
+        if len(prints) > 1:
+            detail = "; ".join("%s on %s" % (fp, ", ".join(names)) for fp, names in sorted(prints.items()))
+            raise CiliumError("network group %s: clusters already run different Cilium CAs (%s); one mesh needs one CA. "
+                              "fix: set cilium_ca_source_cluster to the cluster whose CA the others adopt (their "
+                              "Cilium certificates are re-issued)" % (group, detail))
+        if not found:
+            return {"source": "files"}
+        chosen = sorted(found)[0]
+    return {"source": "cluster", "cluster": chosen, "cert": found[chosen]["ca.crt"], "key": found[chosen]["ca.key"]}
+
+
+def mask_values(before: t.Any, after: t.Any) -> t.Tuple[t.Any, t.Any]:
+    """Copies of two value trees with secrets replaced, so a diff shows that a key changed, never the key."""
+    before = copy.deepcopy(before) if isinstance(before, dict) else {}
+    after = copy.deepcopy(after) if isinstance(after, dict) else {}
+    for path in SECRET_PATHS:
+        old, new = _get(before, path), _get(after, path)
+        if old is not None:
+            _set(before, path, MASK)
+        if new is not None:
+            _set(after, path, MASK if new == old else MASK_CHANGED)
+    # The certificate is public but long; its fingerprint says the same in a diff.
+    for tree in (before, after):
+        cert = _get(tree, CERT_PATH)
+        if cert is not None:
+            _set(tree, CERT_PATH, "<certificate %s>" % (pem_fingerprint(cert) or "unreadable"))
+    return before, after
+
+
+def _get(tree: t.Mapping[str, t.Any], path: t.Sequence[str]) -> t.Any:
+    node: t.Any = tree
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _set(tree: t.Dict[str, t.Any], path: t.Sequence[str], value: t.Any) -> None:
+    node = tree
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+
+
+# ---- read-back ---------------------------------------------------------------------------------
+def mesh_report(expected: t.Mapping[str, t.Mapping[str, t.Any]],
+                observed: t.Mapping[str, t.Mapping[str, t.Any]]) -> t.Dict[str, t.Any]:
+    """Compare what each cluster runs with the plan.
+
+    ``expected``: cluster -> ``{name, id, group, peers}``; ``observed``: cluster -> ``{config: cilium-config
+    data, peers: keys of the cilium-clustermesh Secret, ca_fingerprint}``.
+    """
+    clusters: t.Dict[str, t.Dict[str, t.Any]] = {}
+    group_prints: t.Dict[str, t.Set[t.Optional[str]]] = {}
+    for name in sorted(expected):
+        want = expected[name]
+        got = observed.get(name) or {}
+        group_prints.setdefault(want.get("group"), set()).add(got.get("ca_fingerprint"))
+    for name in sorted(expected):
+        want = expected[name]
+        got = observed.get(name) or {}
+        config = got.get("config") or {}
+        configured = sorted(p for p in got.get("peers") or [] if p != want["name"])
+        wanted = sorted(want.get("peers") or [])
+        prints = group_prints.get(want.get("group")) or set()
+        entry = {
+            "cluster_name": config.get("cluster-name"),
+            "cluster_id": config.get("cluster-id"),
+            "identity_ok": config.get("cluster-name") == want["name"] and str(config.get("cluster-id")) == str(want["id"]),
+            "configured_peers": configured,
+            "missing_peers": sorted(set(wanted) - set(configured)),
+            "unexpected_peers": sorted(set(configured) - set(wanted)),
+            "ca_fingerprint": got.get("ca_fingerprint"),
+            "ca_match": got.get("ca_fingerprint") is not None and len(prints) == 1,
+        }
+        entry["ok"] = bool(entry["identity_ok"] and not entry["missing_peers"] and not entry["unexpected_peers"]
+                           and entry["ca_match"])
+        clusters[name] = entry
+    return {"ok": all(c["ok"] for c in clusters.values()), "clusters": clusters}
+
+
+def render_report(report: t.Mapping[str, t.Any]) -> t.List[str]:
+    lines = ["%-12s %-4s %-5s %-24s %-16s %-16s %s" % ("CLUSTER", "ID", "OK", "PEERS", "MISSING", "UNEXPECTED", "CA")]
+    for name, entry in sorted(report["clusters"].items()):
+        lines.append("%-12s %-4s %-5s %-24s %-16s %-16s %s%s" % (
+            name, entry["cluster_id"] if entry["cluster_id"] is not None else "-", "yes" if entry["ok"] else "NO",
+            ",".join(entry["configured_peers"]) or "-", ",".join(entry["missing_peers"]) or "-",
+            ",".join(entry["unexpected_peers"]) or "-", entry["ca_fingerprint"] or "none",
+            "" if entry["ca_match"] else " (MISMATCH)"))
+    return lines

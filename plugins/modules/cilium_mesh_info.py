@@ -1,0 +1,190 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: multicloud.interconnect contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cilium_mesh_info
+short_description: Read back what Cilium ClusterMesh runs in every cluster and compare it with the plan
+version_added: 0.2.0
+description:
+  - For each cluster, reads the ConfigMap C(cilium-config) (C(cluster-name), C(cluster-id)), the keys of the
+    Secret C(cilium-clustermesh) (the peers the Cilium agents load) and the certificate of the Secret C(cilium-ca).
+  - Reports per cluster the configured peers, the missing and unexpected ones against the plan, and whether every
+    cluster of a network group runs the same CA.
+  - Never reads or returns private keys; the CA is reported by a SHA-256 fingerprint.
+author:
+  - multicloud.interconnect maintainers (@multicloud)
+extends_documentation_fragment:
+  - multicloud.interconnect.attributes
+options:
+  clusters:
+    description:
+      - The mesh, keyed by inventory host name.
+      - "Each value: C(name) (the Cilium cluster name), C(id), C(group) (network group), C(peers) (the cluster names
+        it must list), and C(kubeconfig) / C(context) to reach it (C(K8S_AUTH_KUBECONFIG) and C(K8S_AUTH_CONTEXT) are
+        honoured when unset)."
+    type: dict
+    required: true
+  namespace:
+    description:
+      - Namespace of the Cilium release.
+    type: str
+    default: kube-system
+  fail_on_mismatch:
+    description:
+      - Fail when a cluster has the wrong name or ID, misses or has extra peers, or runs another CA than its group.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+notes:
+  - Reads only; reports RV(ignore:changed=false) in every mode.
+seealso:
+  - module: multicloud.interconnect.validate_topology
+"""
+
+EXAMPLES = r"""
+- name: Compare the running mesh with the inventory
+  multicloud.interconnect.cilium_mesh_info:
+    clusters:
+      cluster01: {name: cluster01, id: 1, group: net-a, peers: [cluster02], kubeconfig: ~/.kube/cluster01.yaml}
+      cluster02: {name: cluster02, id: 2, group: net-a, peers: [cluster01], kubeconfig: ~/.kube/cluster02.yaml}
+  register: mesh
+"""
+
+RETURN = r"""
+ok:
+  description: Whether every cluster matches the plan.
+  returned: always
+  type: bool
+clusters:
+  description: Per cluster (inventory host name) what it runs and how it compares.
+  returned: always
+  type: dict
+  contains:
+    cluster_name:
+      description: C(cluster-name) of C(cilium-config), or null when Cilium is not installed.
+      type: str
+    cluster_id:
+      description: C(cluster-id) of C(cilium-config).
+      type: str
+    identity_ok:
+      description: Name and ID equal the inventory's.
+      type: bool
+    configured_peers:
+      description: Peers in the Secret C(cilium-clustermesh).
+      type: list
+      elements: str
+    missing_peers:
+      description: Peers of the plan the cluster does not list.
+      type: list
+      elements: str
+    unexpected_peers:
+      description: Peers the cluster lists that the plan does not have.
+      type: list
+      elements: str
+    ca_fingerprint:
+      description: SHA-256 fingerprint (first 8 bytes) of the C(cilium-ca) certificate.
+      type: str
+    ca_match:
+      description: Every cluster of the network group runs this CA.
+      type: bool
+    ok:
+      description: All of the above hold.
+      type: bool
+  sample:
+    cluster01:
+      cluster_name: cluster01
+      cluster_id: "1"
+      identity_ok: true
+      configured_peers: [cluster02]
+      missing_peers: []
+      unexpected_peers: []
+      ca_fingerprint: "3F:1A:09:C2:77:54:AB:10"
+      ca_match: true
+      ok: true
+report:
+  description: The comparison as lines for a terminal.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import typing as t
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium import (
+    mesh_report,
+    pem_fingerprint,
+    render_report,
+)
+from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
+    ApiException,
+    ClusterError,
+    api_client,
+    describe_api_exception,
+)
+
+
+def _read(cluster: str, call: t.Callable[[], t.Any]) -> t.Any:
+    try:
+        return call()
+    except ApiException as err:
+        if getattr(err, "status", None) == 404:
+            return None
+        raise ClusterError(cluster, describe_api_exception(err)) from err
+
+
+def observe(cluster: str, spec: t.Mapping[str, t.Any], namespace: str) -> t.Dict[str, t.Any]:
+    """What one cluster runs; secrets are read for their keys and the CA certificate only."""
+    from kubernetes import client as k8s_client  # imported here: api_client already reported a missing library
+
+    core = k8s_client.CoreV1Api(api_client(cluster, spec.get("kubeconfig"), spec.get("context")))
+    config = _read(cluster, lambda: core.read_namespaced_config_map("cilium-config", namespace))
+    mesh = _read(cluster, lambda: core.read_namespaced_secret("cilium-clustermesh", namespace))
+    ca = _read(cluster, lambda: core.read_namespaced_secret("cilium-ca", namespace))
+    # Keys with a dot hold per-peer TLS material; peer names are DNS labels.
+    peers = sorted(k for k in ((mesh.data or {}) if mesh else {}) if "." not in k)
+    return {
+        "config": dict((config.data or {}) if config else {}),
+        "peers": peers,
+        "ca_fingerprint": pem_fingerprint(((ca.data or {}) if ca else {}).get("ca.crt")),
+    }
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            clusters=dict(type="dict", required=True),
+            namespace=dict(type="str", default="kube-system"),
+            fail_on_mismatch=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    clusters = module.params["clusters"]
+    try:
+        observed = {name: observe(name, spec or {}, module.params["namespace"]) for name, spec in clusters.items()}
+    except ClusterError as err:
+        module.fail_json(msg=str(err))
+    expected = {name: {"name": spec.get("name") or name, "id": spec.get("id"), "group": spec.get("group"),
+                       "peers": list(spec.get("peers") or [])} for name, spec in clusters.items()}
+    report = mesh_report(expected, observed)
+    result = dict(changed=False, ok=report["ok"], clusters=report["clusters"], report=render_report(report))
+    if not report["ok"] and module.params["fail_on_mismatch"]:
+        bad = ", ".join(name for name, entry in sorted(report["clusters"].items()) if not entry["ok"])
+        module.fail_json(msg="Cilium ClusterMesh differs from the inventory on %s:\n%s" % (bad, "\n".join(result["report"])),
+                         **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

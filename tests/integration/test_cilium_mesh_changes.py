@@ -1,0 +1,103 @@
+"""Changes to the Cilium mesh on the lab: a third cluster joins then leaves; bad input is refused
+before any Helm call (duplicate ID, overlapping Pod CIDR, a node with an old kernel)."""
+
+from __future__ import annotations
+
+import pytest
+
+from test_cilium_mesh import (  # pylint: disable=import-error
+    INVENTORIES,
+    LAB,
+    core,
+    helm_uninstall,
+    mesh_state,
+    playbook,
+    recap,
+    release_revisions,
+)
+
+NET_A = ("cluster01", "cluster02")
+PROBE_NODE = "cilium-probe-old-kernel"
+
+
+@pytest.fixture(scope="module")
+def three_then_two(lab):
+    try:
+        joined = playbook("cilium_mesh.yml", LAB + [INVENTORIES / "cilium3"])
+        state3 = {c: mesh_state(lab, c) for c in NET_A + ("cluster03",)} if joined.returncode == 0 else {}
+        left = playbook("cilium_mesh.yml", LAB)
+        state2 = {c: mesh_state(lab, c) for c in NET_A} if left.returncode == 0 else {}
+    finally:
+        uninstalled = helm_uninstall(lab, "cluster03")
+    return {"joined": joined, "state3": state3, "left": left, "state2": state2, "uninstalled": uninstalled}
+
+
+@pytest.mark.lab
+def test_third_cluster_joins_every_peer_with_the_same_ca(three_then_two):
+    run = three_then_two["joined"]
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    state = three_then_two["state3"]
+    assert state["cluster01"]["peers"] == ["cluster02", "cluster03"]
+    assert state["cluster02"]["peers"] == ["cluster01", "cluster03"]
+    assert state["cluster03"]["peers"] == ["cluster01", "cluster02"]
+    assert (state["cluster03"]["name"], state["cluster03"]["id"]) == ("cluster03", "3")
+    assert len({s["ca"] for s in state.values()}) == 1
+
+
+@pytest.mark.lab
+def test_removing_the_third_cluster_drops_it_on_every_peer(three_then_two):
+    run = three_then_two["left"]
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    assert three_then_two["state2"]["cluster01"]["peers"] == ["cluster02"]
+    assert three_then_two["state2"]["cluster02"]["peers"] == ["cluster01"]
+    assert three_then_two["uninstalled"].returncode == 0, three_then_two["uninstalled"].stderr
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("overlay, code", [("cilium-bad-id", "ID_DUPLICATE"), ("cilium-bad-cidr", "CIDR_OVERLAP_IN_GROUP")])
+def test_bad_topology_is_refused_before_any_helm_call(lab, overlay, code):
+    before = {c: release_revisions(lab, c) for c in NET_A}
+    run = playbook("cilium_mesh.yml", LAB + [INVENTORIES / overlay])
+    assert run.returncode != 0
+    assert code in run.stdout + run.stderr
+    assert "Install or upgrade Cilium" not in run.stdout
+    assert {c: release_revisions(lab, c) for c in NET_A} == before
+
+
+@pytest.fixture
+def old_kernel_node(lab):
+    """A Node of our own in cluster02 reporting an old kernel; tainted and unschedulable so nothing lands on it."""
+    from kubernetes.client.rest import ApiException
+    api = core(lab, "cluster02")
+    body = {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": PROBE_NODE, "labels": {"app.kubernetes.io/created-by": "test-cilium-mesh"}},
+        "spec": {"unschedulable": True,
+                 "taints": [{"key": "multicloud.interconnect/test", "value": "old-kernel", "effect": "NoExecute"}]},
+        "status": {"nodeInfo": {"kernelVersion": "4.9.17-1.el7.x86_64", "kubeletVersion": "v1.36.3",
+                                "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64",
+                                "containerRuntimeVersion": "", "osImage": "", "machineID": "", "systemUUID": "",
+                                "bootID": ""},
+                   "addresses": [{"type": "InternalIP", "address": "172.30.2.99"}]},
+    }
+    api.create_node(body)
+    try:
+        yield PROBE_NODE
+    finally:
+        try:
+            api.delete_node(PROBE_NODE)
+        except ApiException as err:
+            if err.status != 404:
+                raise
+
+
+@pytest.mark.lab
+def test_old_kernel_is_refused_by_node_name(lab, old_kernel_node):
+    before = {c: release_revisions(lab, c) for c in NET_A}
+    run = playbook("cilium_mesh.yml", LAB)
+    output = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "cluster cluster02: kernel older than 5.10 on %s (4.9.17-1.el7.x86_64)" % old_kernel_node in output
+    assert recap(run)["cluster01"]["failed"] + recap(run)["cluster02"]["failed"] >= 1
+    assert "Install or upgrade Cilium" not in run.stdout
+    assert {c: release_revisions(lab, c) for c in NET_A} == before

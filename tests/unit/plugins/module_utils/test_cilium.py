@@ -1,0 +1,228 @@
+"""Pure planning of the cilium role: values, peers, kernel, CA and read-back."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+
+import pytest
+
+from ansible_collections.multicloud.interconnect.plugins.module_utils import _cilium as c
+
+SETTINGS = {"service_type": "NodePort", "node_port": None, "node_port_base": 32000, "max_connected_clusters": 255,
+            "ipam_mode": "cluster-pool", "pod_cidrs": ["10.244.0.0/16"], "service_annotations": {}}
+
+
+def nodes(prefix, count=2, external=False, kernel="6.1.0-18-amd64"):
+    result = []
+    for i in range(count):
+        addresses = [{"type": "InternalIP", "address": "%s.%d" % (prefix, 10 + i)}, {"type": "Hostname", "address": "n"}]
+        if external:
+            addresses.append({"type": "ExternalIP", "address": "203.0.113.%d" % (10 + i)})
+        result.append({"metadata": {"name": "%s-node%d" % (prefix, i)},
+                       "status": {"addresses": addresses, "nodeInfo": {"kernelVersion": kernel}}})
+    return result
+
+
+def member(name, cid, group="net-a", settings=None, service=None, node_list=None):
+    hv = {"cluster_id": cid, "cluster_network_group": group}
+    return c.member(name, hv, settings or SETTINGS, node_list if node_list is not None else nodes("172.30.%d" % cid),
+                    service)
+
+
+def mesh(count, group="net-a"):
+    return [member("cluster%02d" % i, i, group) for i in range(1, count + 1)]
+
+
+@pytest.mark.parametrize("version, fmt", [("1.18.7", "list"), ("v1.18.99", "list"), ("1.19.0-rc.1", "map"),
+                                          ("1.19.0", "map"), ("1.20.1", "map"), ("2.0", "map")])
+def test_clusters_format_follows_the_chart_version(version, fmt):
+    assert c.clusters_format(version) == fmt
+
+
+def test_clusters_format_refuses_a_non_version():
+    with pytest.raises(c.CiliumError, match="cilium_chart_version"):
+        c.clusters_format("latest")
+
+
+@pytest.mark.parametrize("kernel, old", [("4.9.17", True), ("5.4.0-150-generic", True), ("5.10.0-28-amd64", False),
+                                         ("6.8.0", False), ("4.18.0-553.el8_10.x86_64", True)])
+def test_kernel_findings_compare_versions(kernel, old):
+    found = c.kernel_findings(nodes("10.0.0", 1, kernel=kernel), "5.10")
+    assert bool(found["too_old"]) is old
+    assert found["unknown"] == []
+
+
+def test_kernel_problems_name_every_old_node_and_unknown_ones():
+    findings = {"cluster02": c.kernel_findings(nodes("10.0.2", 2, kernel="4.9.17"), "5.10"),
+                "cluster01": c.kernel_findings(nodes("10.0.1", 1, kernel="kwok"), "5.10")}
+    lines = c.kernel_problems(findings, "5.10", allow_unknown=False)
+    assert len(lines) == 2
+    assert "cluster01" in lines[0] and "10.0.1-node0 (kwok)" in lines[0]
+    assert "10.0.2-node0 (4.9.17), 10.0.2-node1 (4.9.17)" in lines[1]
+    assert c.kernel_problems(findings, "5.10", allow_unknown=True) == [lines[1]]
+
+
+def test_node_addresses_prefer_external_ips():
+    assert c.node_addresses(nodes("10.1.0", 2, external=True)) == ["203.0.113.10", "203.0.113.11"]
+    assert c.node_addresses(nodes("10.1.0", 2)) == ["10.1.0.10", "10.1.0.11"]
+
+
+def test_nodeport_member_gets_base_plus_id_and_node_ips():
+    entry = member("cluster07", 7)
+    assert entry["node_port"] == 32007
+    assert entry["endpoint"] == {"ips": ["172.30.7.10", "172.30.7.11"], "port": 32007}
+
+
+def lb_service(ingress):
+    return {"spec": {"type": "LoadBalancer", "ports": [{"port": 2379, "nodePort": 31111}]},
+            "status": {"loadBalancer": {"ingress": ingress}}}
+
+
+@pytest.mark.parametrize("service, expected", [
+    (None, {"pending": "the clustermesh-apiserver Service does not exist yet"}),
+    (lb_service([]), {"pending": "the load balancer has no ingress address yet"}),
+    (lb_service([{"ip": "10.9.0.2"}, {"ip": "10.9.0.1"}]), {"ips": ["10.9.0.1", "10.9.0.2"], "port": 2379}),
+    (lb_service([{"hostname": "lb.example.com"}]), {"address": "lb.example.com", "port": 2379}),
+])
+def test_load_balancer_endpoint_comes_from_the_service(service, expected):
+    settings = dict(SETTINGS, service_type="LoadBalancer")
+    assert member("cluster01", 1, settings=settings, service=service)["endpoint"] == expected
+
+
+@pytest.mark.parametrize("version", ["1.18.7", "1.19.0"])
+def test_render_lists_exactly_the_peers_of_the_group(version):
+    members = mesh(3) + [member("cluster09", 9, group="net-b")]
+    result = c.render(members[0], members, SETTINGS, None, None, version)
+    clusters = result["values"]["clustermesh"]["config"]["clusters"]
+    assert result["peers"] == ["cluster02", "cluster03"]
+    if version == "1.18.7":
+        assert clusters == [{"name": "cluster02", "ips": ["172.30.2.10", "172.30.2.11"], "port": 32002},
+                            {"name": "cluster03", "ips": ["172.30.3.10", "172.30.3.11"], "port": 32003}]
+    else:
+        assert clusters == {"cluster02": {"ips": ["172.30.2.10", "172.30.2.11"], "port": 32002},
+                            "cluster03": {"ips": ["172.30.3.10", "172.30.3.11"], "port": 32003}}
+
+
+def test_removed_cluster_disappears_from_every_peer():
+    before = mesh(3)
+    after = before[:2]
+    for entry in after:
+        rendered = c.render(entry, after, SETTINGS, None, None, "1.19.0")
+        assert "cluster03" not in rendered["values"]["clustermesh"]["config"]["clusters"]
+    assert "cluster03" in c.render(before[0], before, SETTINGS, None, None, "1.19.0")["peers"]
+
+
+def test_render_owns_identity_mesh_service_tls_and_ipam():
+    ca = {"cert": "Y2VydA==", "key": "a2V5"}
+    settings = dict(SETTINGS, service_type="LoadBalancer", max_connected_clusters=511,
+                    service_annotations={"service.kubernetes.io/qcloud-loadbalancer-internal-subnetid": "subnet-1"})
+    entry = member("cluster01", 1, settings=settings)
+    values = c.render(entry, [entry], settings, ca, None, "1.18.7")["values"]
+    assert values["cluster"] == {"name": "cluster01", "id": 1}
+    assert values["tls"] == {"ca": {"cert": "Y2VydA==", "key": "a2V5"}}
+    assert values["ipam"] == {"mode": "cluster-pool", "operator": {"clusterPoolIPv4PodCIDRList": ["10.244.0.0/16"]}}
+    mesh_values = values["clustermesh"]
+    assert mesh_values["useAPIServer"] is True and mesh_values["maxConnectedClusters"] == 511
+    assert mesh_values["config"] == {"enabled": True, "clusters": []}
+    assert mesh_values["apiserver"]["tls"] == {"auto": {"enabled": True, "method": "helm"}}
+    assert mesh_values["apiserver"]["service"] == {
+        "type": "LoadBalancer",
+        "annotations": {"service.kubernetes.io/qcloud-loadbalancer-internal-subnetid": "subnet-1"}}
+
+
+def test_pending_peers_are_reported_not_written():
+    settings = dict(SETTINGS, service_type="LoadBalancer")
+    members = [member("cluster01", 1, settings=settings), member("cluster02", 2, settings=settings, service=None)]
+    result = c.render(members[0], members, settings, None, None, "1.19.0")
+    assert result["values"]["clustermesh"]["config"]["clusters"] == {}
+    assert result["pending_peers"] == ["cluster02 (the clustermesh-apiserver Service does not exist yet)"]
+
+
+def test_extra_values_merge_under_the_role_keys_with_conflicts_named():
+    owned = {"cluster": {"name": "a", "id": 1}, "clustermesh": {"useAPIServer": True}}
+    extra = {"cluster": {"id": 9}, "hubble": {"enabled": False}, "clustermesh": {"useAPIServer": True, "x": 1}}
+    merged, conflicts = c.merge_extra(owned, extra)
+    assert merged == {"cluster": {"name": "a", "id": 1}, "hubble": {"enabled": False},
+                      "clustermesh": {"useAPIServer": True, "x": 1}}
+    assert conflicts == ["cluster.id"]
+
+
+def test_ipam_dual_stack_and_other_modes():
+    assert c.ipam_values("cluster-pool", ["10.1.0.0/16", "fd00::/104"])["operator"] == {
+        "clusterPoolIPv4PodCIDRList": ["10.1.0.0/16"], "clusterPoolIPv6PodCIDRList": ["fd00::/104"]}
+    assert c.ipam_values("kubernetes", ["10.1.0.0/16"]) == {"mode": "kubernetes"}
+
+
+def test_mesh_problems_catch_shared_ports_range_and_limit():
+    settings = dict(SETTINGS, node_port=32100)
+    members = [member("cluster01", 1, settings=settings), member("cluster02", 2, settings=settings),
+               member("cluster03", 3, settings=dict(SETTINGS, node_port=40000))]
+    problems = c.mesh_problems(members, {"net-a": ["cluster01", "cluster02", "cluster03", "cluster04"]})
+    text = "\n".join(problems)
+    assert "cluster03: clustermesh-apiserver nodePort 40000 is outside" in text
+    assert "clusters cluster01, cluster02 share clustermesh-apiserver nodePort 32100" in text
+    assert "cluster04 is in the inventory but not in this run" in text
+    assert c.mesh_problems(mesh(2), {"net-a": ["cluster01", "cluster02"]}) == []
+
+
+def make_ca(tmp_path):
+    key, crt = tmp_path / "ca.key", tmp_path / "ca.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(crt), "-subj", "/CN=test", "-days", "2"],
+                   check=True, capture_output=True)
+    return base64.b64encode(crt.read_bytes()).decode(), base64.b64encode(key.read_bytes()).decode()
+
+
+def test_fingerprint_reads_pem_and_base64_alike(tmp_path):
+    cert, _key = make_ca(tmp_path)
+    pem = base64.b64decode(cert).decode()
+    assert c.pem_fingerprint(cert) == c.pem_fingerprint(pem)
+    assert len(c.pem_fingerprint(cert).split(":")) == 8
+    assert c.pem_fingerprint("not a cert") is None and c.pem_fingerprint(None) is None
+
+
+def test_choose_ca_adopts_one_refuses_two_and_obeys_the_source(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one = dict(zip(("ca.crt", "ca.key"), make_ca(tmp_path / "a")))
+    two = dict(zip(("ca.crt", "ca.key"), make_ca(tmp_path / "b")))
+    assert c.choose_ca("net-a", {"cluster01": None, "cluster02": None}, None, None) == {"source": "files"}
+    adopted = c.choose_ca("net-a", {"cluster01": None, "cluster02": one}, None, None)
+    assert adopted["source"] == "cluster" and adopted["cluster"] == "cluster02" and adopted["key"] == one["ca.key"]
+    with pytest.raises(c.CiliumError, match="cluster01.*cluster02|different Cilium CAs"):
+        c.choose_ca("net-a", {"cluster01": one, "cluster02": two}, None, None)
+    assert c.choose_ca("net-a", {"cluster01": one, "cluster02": two}, "cluster02", None)["cert"] == two["ca.crt"]
+    with pytest.raises(c.CiliumError, match="cilium_ca_source_cluster is cluster03"):
+        c.choose_ca("net-a", {"cluster01": one}, "cluster03", None)
+    assert c.choose_ca("net-a", {"cluster01": one}, None, {"cert": "x", "key": "y"}) == {"source": "provided"}
+
+
+def test_mask_hides_the_key_but_shows_that_it_changed():
+    before = {"tls": {"ca": {"cert": "c", "key": "SECRET1"}}}
+    after = {"tls": {"ca": {"cert": "c", "key": "SECRET2"}}}
+    masked_before, masked_after = c.mask_values(before, after)
+    assert "SECRET" not in repr((masked_before, masked_after))
+    assert masked_after["tls"]["ca"]["key"] == c.MASK_CHANGED
+    assert c.mask_values(after, after)[1]["tls"]["ca"]["key"] == c.MASK
+    assert before["tls"]["ca"]["key"] == "SECRET1"  # inputs untouched
+    assert masked_after["tls"]["ca"]["cert"] == "<certificate unreadable>"
+
+
+def test_mesh_report_finds_missing_unexpected_identity_and_ca():
+    expected = {"cluster01": {"name": "cluster01", "id": 1, "group": "net-a", "peers": ["cluster02"]},
+                "cluster02": {"name": "cluster02", "id": 2, "group": "net-a", "peers": ["cluster01"]}}
+    good = {"cluster01": {"config": {"cluster-name": "cluster01", "cluster-id": "1"}, "peers": ["cluster02"],
+                          "ca_fingerprint": "AA"},
+            "cluster02": {"config": {"cluster-name": "cluster02", "cluster-id": "2"}, "peers": ["cluster01"],
+                          "ca_fingerprint": "AA"}}
+    assert c.mesh_report(expected, good)["ok"] is True
+    bad = {"cluster01": dict(good["cluster01"], peers=["cluster02", "cluster03"]),
+           "cluster02": dict(good["cluster02"], peers=[], ca_fingerprint="BB", config={"cluster-name": "x"})}
+    report = c.mesh_report(expected, bad)
+    assert report["ok"] is False
+    assert report["clusters"]["cluster01"]["unexpected_peers"] == ["cluster03"]
+    assert report["clusters"]["cluster02"]["missing_peers"] == ["cluster01"]
+    assert report["clusters"]["cluster02"]["identity_ok"] is False
+    assert not report["clusters"]["cluster01"]["ca_match"]
+    assert any("MISMATCH" in line for line in c.render_report(report))
