@@ -491,11 +491,17 @@ LAB_PATHS_FILE = HERE.parent.parent / "inventories" / "lab" / "group_vars" / "al
 def write_lab_paths(bindir: Path) -> None:
     """Where the lab's helm and exported charts are, for inventories/lab (generated, git-ignored)."""
     build = bindir.parent
+    kosmos = build / "charts" / "kosmos"
+    # Without an export (the Kosmos module is not served by every module proxy) the lab's
+    # stand-in CRDs keep the Kosmos role runnable; lab_kosmos_standin says which one is in use.
+    standin = not any(kosmos.glob("*.yaml"))
     text = (
         "# Written by tools/lab/lab.py up: where this machine's lab build lives. Do not edit.\n"
         f"lab_build_dir: {build}\n"
         f"lab_helm_binary: {bindir / 'helm'}\n"
         f"lab_charts_dir: {build / 'charts'}\n"
+        f"lab_kosmos_manifests: {HERE / 'standin' / 'kosmos' if standin else kosmos}\n"
+        f"lab_kosmos_standin: {'true' if standin else 'false'}\n"
     )
     LAB_PATHS_FILE.parent.mkdir(parents=True, exist_ok=True)
     if not LAB_PATHS_FILE.exists() or LAB_PATHS_FILE.read_text() != text:

@@ -24,7 +24,9 @@ func exportKosmos(out string) error {
 		"UseProxy":        "false",
 	}
 	docs := map[string]string{
-		"crd-clusternodes.yaml":   manifest.ClusterNode,
+		"crd-clusters.yaml":       manifest.Cluster,
+		"crd-clusternodes.yaml":   manifest.ClusterlinkClusterNode,
+		"crd-nodeconfigs.yaml":    manifest.ClusterlinkNodeConfig,
 		"crd-serviceimports.yaml": manifest.ServiceImport,
 		"crd-serviceexports.yaml": manifest.ServiceExport,
 		"network-manager.yaml":    manifest.ClusterlinkNetworkManagerDeployment,
