@@ -18,7 +18,7 @@ SANITY_ROOT := build/sanity/ansible_collections/multicloud/interconnect
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup lint sanity unit integration pytest test demo bench changelog clean
+.PHONY: help setup lint sanity unit integration pytest test demo validate-example bench changelog clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^[^:]*:([a-z-]+):.*## /\1\t/;s/^([a-z-]+):.*## /\1\t/'
@@ -66,11 +66,17 @@ pytest: setup ## every pytest suite
 
 test: lint sanity pytest ## what CI runs: lint, sanity, every pytest suite
 
-demo: setup ## validate the example inventory and print the report
+demo: setup lab-up ## bring the lab up, run site.yml on it, then print the report (out/status.json, out/topology.svg)
+	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml \
+	  -e status_drawing_note="Lab: Pods are simulated, links show control-plane state."
+	@echo "Report: $(CURDIR)/out/status.json   Picture: $(CURDIR)/out/topology.svg"
+
+validate-example: setup ## validate the example inventory and print the report (no cluster needed)
 	$(BIN)/ansible-playbook -i inventories/example playbooks/validate.yml
 
-bench: setup ## benchmarks that print figures
+bench: setup lab-up ## benchmarks that print figures (validation, Cilium meshes, site.yml on 2-4 clusters)
 	$(PY) tools/bench/bench_validate.py
+	$(PY) tools/bench/bench_cilium.py
 
 changelog: setup ## build CHANGELOG.rst from the fragments
 	$(BIN)/antsibull-changelog release

@@ -1,0 +1,98 @@
+"""AWX files: surveys valid for AWX, their variables read by the playbooks they feed, and the
+playbooks run with only what an AWX credential of awx/credential_type.yml injects."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+TEMPLATES = yaml.safe_load((REPO / "awx" / "job_templates.yml").read_text())["job_templates"]
+SURVEY_TYPES = {"text", "textarea", "password", "integer", "float", "multiplechoice", "multiselect"}
+VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def playbook_text(path):
+    """The playbook and every playbook it imports, where survey variables must be read."""
+    text = (REPO / path).read_text()
+    for imported in re.findall(r"import_playbook:\s*(\S+)", text):
+        text += playbook_text(pathlib.Path(path).parent / imported)
+    return text
+
+
+def role_texts():
+    return "".join(p.read_text() for p in (REPO / "roles").rglob("*.yml"))
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=[t["name"] for t in TEMPLATES])
+def test_job_template_is_valid(template):
+    assert (REPO / template["playbook"]).is_file(), template["playbook"]
+    assert template["job_type"] in ("run", "check")
+    if not template.get("survey_enabled"):
+        assert "survey_spec" not in template
+        return
+    spec = template["survey_spec"]
+    assert spec["name"] and spec["spec"]
+    seen = set()
+    sources = playbook_text(template["playbook"]) + role_texts()
+    for question in spec["spec"]:
+        assert question["type"] in SURVEY_TYPES, question
+        assert VARIABLE.match(question["variable"]), question["variable"]
+        assert question["variable"] not in seen, "variable asked twice"
+        seen.add(question["variable"])
+        assert question["question_name"]
+        if question["type"] in ("multiplechoice", "multiselect"):
+            choices = question["choices"]
+            assert isinstance(choices, list) and len(choices) == len(set(choices)) >= 2
+            defaults = [d for d in str(question.get("default") or "").split("\n") if d]
+            assert set(defaults) <= set(choices), (question["variable"], defaults)
+        if question["type"] == "text" and "max" in question:
+            assert question.get("min", 0) <= question["max"]
+        # A survey answer nobody reads would be a question with no effect.
+        assert re.search(r"\b%s\b" % re.escape(question["variable"]), sources), question["variable"]
+
+
+def test_kernel_upgrade_survey_asks_for_confirmation():
+    (kernel,) = [t for t in TEMPLATES if t["playbook"] == "playbooks/kernel_upgrade.yml"]
+    variables = {q["variable"]: q for q in kernel["survey_spec"]["spec"]}
+    assert variables["kernel_upgrade_confirm"]["required"] is True
+    assert variables["kernel_upgrade_confirm"]["default"] == ""
+
+
+@pytest.mark.lab
+def test_playbooks_run_with_the_environment_an_awx_credential_injects(lab, tmp_path):
+    """One kubeconfig with a context per cluster in K8S_AUTH_KUBECONFIG; the inventory names contexts."""
+    merged = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
+    for name, cluster in lab.clusters.items():
+        config = yaml.safe_load(pathlib.Path(cluster.kubeconfig).read_text())
+        merged["clusters"].append({"name": name, "cluster": config["clusters"][0]["cluster"]})
+        merged["users"].append({"name": name, "user": config["users"][0]["user"]})
+        merged["contexts"].append({"name": name, "context": {"cluster": name, "user": name}})
+    merged["current-context"] = "cluster04"  # a wrong default must not be used for the others
+    kubeconfig = tmp_path / "injected.yaml"
+    kubeconfig.write_text(yaml.safe_dump(merged))
+    kubeconfig.chmod(0o600)
+    inventory = yaml.safe_load((REPO / "inventories/lab/hosts.yml").read_text())
+    inventory["all"]["children"]["clusters"]["vars"] = {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "cluster_context": "{{ inventory_hostname }}"}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), K8S_AUTH_KUBECONFIG=str(kubeconfig),
+               ANSIBLE_NOCOLOR="1")
+    env.pop("KUBECONFIG", None)
+    for book in ("preflight.yml", "status.yml"):
+        run = subprocess.run([str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i",
+                              str(tmp_path / "hosts.yml"), str(REPO / "playbooks" / book),
+                              "-e", "status_output_dir=%s" % tmp_path],
+                             cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+        assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    status = yaml.safe_load((tmp_path / "status.json").read_text())
+    for name in lab.clusters:
+        assert status["clusters"][name]["reachable"], status["clusters"][name]["error"]
+        assert status["clusters"][name]["version"].startswith("v1.")

@@ -1,0 +1,106 @@
+"""Faults on the lab: a cluster whose API server is stopped.
+
+1. Before any write, the preflight names the cluster that cannot be used and the run changes nothing.
+2. A cluster that dies while a multi-cluster operation runs is named in the error; after it returns,
+   a re-run converges without duplicates or leftovers.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+from kubernetes import client
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+PLAYBOOK = pathlib.Path(sys.executable).parent / "ansible-playbook"
+VICTIM = "cluster02"
+
+pytestmark = pytest.mark.lab
+
+
+def playbook(name, *extra):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    run = subprocess.run([str(PLAYBOOK), "-i", str(REPO / "inventories/lab"), str(REPO / "playbooks" / name), *extra],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=1200, check=False)
+    return run, run.stdout + run.stderr
+
+
+def recap(output):
+    """PLAY RECAP counters per host, summed over every play of the run."""
+    totals = {}
+    for host, changed, unreachable, failed in re.findall(
+            r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output, re.M):
+        totals[host] = {"changed": int(changed), "unreachable": int(unreachable), "failed": int(failed)}
+    return totals
+
+
+def kube_system_snapshot(lab, names):
+    """Resource versions of every Service and Secret in kube-system: any write changes one."""
+    snapshot = {}
+    for name in names:
+        core = client.CoreV1Api(lab.clusters[name].api_client())
+        snapshot[name] = sorted(
+            (kind, item.metadata.name, item.metadata.resource_version)
+            for kind, items in (("service", core.list_namespaced_service("kube-system").items),
+                                ("secret", core.list_namespaced_secret("kube-system").items))
+            for item in items)
+    return snapshot
+
+
+@pytest.fixture()
+def victim_down(lab):
+    lab.run("stop-apiserver", VICTIM)
+    try:
+        yield VICTIM
+    finally:
+        lab.run("start-apiserver", VICTIM)
+        lab.run("up")
+
+
+def test_preflight_stops_before_any_write_naming_the_dead_cluster(lab, victim_down):
+    others = [name for name in lab.clusters if name != victim_down]
+    before = kube_system_snapshot(lab, others)
+    run, output = playbook("site.yml")
+    assert run.returncode != 0, output
+    assert "Stopped before any change" in output
+    assert "cluster %s" % victim_down in output
+    for name in others:
+        assert "cluster %s:" % name not in output  # only the dead cluster is blamed
+    assert kube_system_snapshot(lab, others) == before  # not one Service or Secret written anywhere
+
+
+def test_cluster_dying_mid_run_is_named_and_a_rerun_converges(lab, tmp_path):
+    kubeconfig = tmp_path / "merged.yaml"
+    extra = ("-e", "apiserver_nodeport_kubeconfig_path=%s" % kubeconfig)
+    lab.run("stop-apiserver", VICTIM)
+    try:
+        # No preflight here: this is the cluster failing after the checks, in the middle of the writes.
+        run, output = playbook("apiserver_expose.yml", *extra)
+    finally:
+        lab.run("start-apiserver", VICTIM)
+        lab.run("up")
+    assert run.returncode != 0
+    assert VICTIM in output
+    result = recap(output)
+    assert result[VICTIM]["failed"] == 1 or result[VICTIM]["unreachable"] == 1, result
+
+    run, output = playbook("apiserver_expose.yml", *extra)
+    assert run.returncode == 0, output
+    run, output = playbook("apiserver_expose.yml", *extra)
+    assert run.returncode == 0, output
+    assert all(r["changed"] == 0 for r in recap(output).values()), recap(output)
+
+    config = yaml.safe_load(kubeconfig.read_text())
+    names = sorted(c["name"] for c in config["contexts"])
+    assert len(names) == len(set(names)), "duplicate contexts"
+    assert set(lab.clusters) <= set(names)
+    for name in lab.clusters:
+        services = client.CoreV1Api(lab.clusters[name].api_client()).list_namespaced_service(
+            "kube-system", label_selector="app.kubernetes.io/managed-by=multicloud.interconnect").items
+        assert len(services) == 1, (name, [s.metadata.name for s in services])

@@ -1,0 +1,75 @@
+"""site.yml on the lab's demo topology, as a user runs it.
+
+net-a (cluster01, cluster02) by Cilium ClusterMesh, net-b (cluster03, cluster04) by Kosmos
+ClusterLink reusing net-a's ranges, both joined through Istio east-west gateways. One run
+converges, a second run and a check-mode run change nothing, and the status report written at
+the end (JSON and SVG) says every peer, Kosmos member and remote secret is in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+PLAYBOOK = pathlib.Path(sys.executable).parent / "ansible-playbook"
+
+pytestmark = pytest.mark.lab
+
+
+def site(out_dir, *extra):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    run = subprocess.run(
+        [str(PLAYBOOK), "-i", str(REPO / "inventories/lab"), str(REPO / "playbooks/site.yml"),
+         "-e", "status_output_dir=%s" % out_dir, *extra],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=1800, check=False)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    return run.stdout
+
+
+def changed(output):
+    return {host: int(count) for host, count in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
+
+
+@pytest.fixture(scope="module", name="converged")
+def fixture_converged(lab, tmp_path_factory):
+    out = tmp_path_factory.mktemp("site")
+    first = site(out)
+    return out, first
+
+
+def test_site_converges_on_the_demo_topology(converged):
+    out, first = converged
+    status = json.loads((out / "status.json").read_text())
+    drift = {name: c["drift"] for name, c in status["clusters"].items() if c["drift"]}
+    assert status["healthy"], drift
+    assert status["clusters"]["cluster01"]["l3"]["configured"] == ["cluster02"]
+    assert status["clusters"]["cluster02"]["l3"]["configured"] == ["cluster01"]
+    assert sorted(status["clusters"]["cluster03"]["l3"]["configured"]) == ["cluster03", "cluster04"]
+    for name, expected in (("cluster01", ["cluster03", "cluster04"]), ("cluster04", ["cluster01", "cluster02"])):
+        assert status["clusters"][name]["remote_secrets"]["configured"] == expected
+    assert status["groups"]["net-a"]["shared_ca"] is True
+    assert {(link["from"], link["to"], link["status"]) for link in status["links"]} == {
+        ("cluster01", "cluster02", "ok"), ("cluster03", "cluster04", "ok"), ("net-a", "net-b", "ok")}
+    root = ET.fromstring((out / "topology.svg").read_text())
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert "overall: healthy" in first
+
+
+def test_second_run_changes_nothing(converged):
+    out, _first = converged
+    counts = changed(site(out))
+    assert counts and all(count == 0 for count in counts.values()), counts
+
+
+def test_check_diff_on_converged_lab_changes_nothing(converged):
+    out, _first = converged
+    counts = changed(site(out, "--check", "--diff"))
+    assert counts and all(count == 0 for count in counts.values()), counts
