@@ -68,7 +68,7 @@ test: lint sanity pytest ## what CI runs: lint, sanity, every pytest suite
 
 demo: setup lab-up ## bring the lab up, run site.yml on it, then print the report (out/status.json, out/topology.svg)
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml \
-	  -e status_drawing_note="Lab: Pods are simulated, links show control-plane state."
+	  -e '{"status_drawing_note": "Lab: Pods are simulated, links show control-plane state."}'
 	@echo "Report: $(CURDIR)/out/status.json   Picture: $(CURDIR)/out/topology.svg"
 
 validate-example: setup ## validate the example inventory and print the report (no cluster needed)

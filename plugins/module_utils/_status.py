@@ -250,21 +250,22 @@ def render_svg(status: t.Mapping[str, t.Any], note: str = "") -> str:
             ny = y + 40 + slot * (node_h + node_gap)
             fill = "#e8f5e9" if not entry["drift"] else "#ffebee"
             out.append('<rect x="%d" y="%d" width="%d" height="%d" rx="6" fill="%s" stroke="#555"/>'
-                       % (x + 40, ny, box_w - 80, node_h, fill))
+                       % (x + 56, ny, box_w - 96, node_h, fill))
             label = "%s  id %s" % (cluster, "-" if entry["cluster_id"] is None else entry["cluster_id"])
-            out.append('<text x="%d" y="%d">%s</text>' % (x + 52, ny + 19, esc(label)))
+            out.append('<text x="%d" y="%d">%s</text>' % (x + 68, ny + 19, esc(label)))
             out.append('<text x="%d" y="%d" font-size="11" fill="#444">%s</text>'
-                       % (x + 52, ny + 36, esc(", ".join(entry["pod_cidrs"]))))
-            node_pos[cluster] = (x + 40, ny + node_h // 2)
+                       % (x + 68, ny + 36, esc(", ".join(entry["pod_cidrs"]))))
+            node_pos[cluster] = (x + 56, ny + node_h // 2)
     for link in status["links"]:
         colour = "#2e7d32" if link["status"] == "ok" else "#c62828"
         if link["group"]:
             (x1, y1), (_x2, y2) = node_pos[link["from"]], node_pos[link["to"]]
             out.append('<path d="M %d %d C %d %d, %d %d, %d %d" fill="none" stroke="%s" stroke-width="2"/>'
-                       % (x1, y1, x1 - 30, y1, x1 - 30, y2, x1, y2, colour))
-            out.append('<text x="%d" y="%d" font-size="10" fill="%s" transform="rotate(-90 %d %d)">%s %s</text>'
-                       % (x1 - 34, (y1 + y2) // 2, colour, x1 - 34, (y1 + y2) // 2, esc(link["technique"]),
-                          esc(link["status"])))
+                       % (x1, y1, x1 - 24, y1, x1 - 24, y2, x1, y2, colour))
+            mid = (y1 + y2) // 2
+            out.append('<text x="%d" y="%d" font-size="10" fill="%s" text-anchor="middle" '
+                       'transform="rotate(-90 %d %d)">%s %s</text>'
+                       % (x1 - 30, mid, colour, x1 - 30, mid, esc(link["technique"]), esc(link["status"])))
         else:
             (x1, y1) = group_pos[link["from"]]
             names = [n for n, _g in groups]
