@@ -1,0 +1,127 @@
+"""A real rolling kernel upgrade of a Debian VM: check, apply, check, apply.
+
+The VM (tools/vm: debootstrap, GRUB on a BIOS disk, kernel 6.1 pinned as GRUB's saved default)
+boots under qemu in the network namespace ``mci-vm``; Ansible reaches it over SSH. Its Node
+object lives in the lab's cluster01 (kwok keeps it Ready), so cordon, drain, wait-Ready and
+uncordon go through a real API server. The role installs the bookworm-backports kernel from a
+mirror served inside the namespace (the VM has no other network), regenerates grub.cfg, saves
+the new entry as default, reboots and checks ``uname -r``. Because the old kernel is pinned,
+the VM only comes back on the new one if the role really moved the boot default.
+
+Slow under software emulation (two boots): run it with ``make test-vm``.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from .kernel_helpers import REPO, create_node, delete_node, playbook, recap, unschedulable, write_inventory
+
+sys.path.insert(0, str(REPO / "tools" / "vm"))
+import vm  # noqa: E402  pylint: disable=wrong-import-position,import-error
+
+pytestmark = [pytest.mark.vm, pytest.mark.lab]
+NODE = "mci-vm-node"
+
+
+def ssh(state, *argv):
+    return subprocess.run(
+        ["ssh", "-i", state["key"], "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "ConnectTimeout=10", "root@" + state["ip"], *argv],
+        capture_output=True, text=True, timeout=120, check=True).stdout.strip()
+
+
+class NodeWatch(threading.Thread):
+    """Records every change of the Node's spec.unschedulable while the roll runs."""
+
+    def __init__(self, api):
+        super().__init__(daemon=True)
+        self.api, self.seen, self.stop = api, [], threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                value = unschedulable(self.api, NODE)
+                if not self.seen or self.seen[-1] != value:
+                    self.seen.append(value)
+            except Exception:  # pylint: disable=broad-except  # the API may blink; keep watching
+                pass
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def vm_node(lab, tmp_path_factory):
+    cluster = lab.clusters["cluster01"]
+    api = cluster.api_client()
+    run_dir = tmp_path_factory.mktemp("vm")
+    state = vm.up(run_dir, timeout=1500)
+    create_node(api, NODE)
+    inventory = write_inventory(tmp_path_factory.mktemp("inv-vm"), cluster.kubeconfig, {NODE: {
+        "ansible_host": state["ip"], "ansible_user": "root", "ansible_ssh_private_key_file": state["key"],
+        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+        "ansible_python_interpreter": "/usr/bin/python3"}}, {
+        # The base image runs 6.1; a 6.6 minimum makes the backports kernel the upgrade.
+        "kernel_upgrade_min_version": "6.6",
+        "kernel_upgrade_debian_package": "linux-image-cloud-amd64",
+        "kernel_upgrade_apt_repository": "deb [trusted=yes] %s ./" % state["mirror_url"],
+        "kernel_upgrade_reboot_timeout": 1800})
+    try:
+        yield state, inventory, api
+    finally:
+        delete_node(api, NODE)
+        vm.down(pathlib.Path(run_dir))
+
+
+@pytest.fixture(scope="module")
+def rolled(vm_node):
+    state, inventory, api = vm_node
+    runs = {"check1": playbook(inventory, "--check")}
+    runs["kernel_after_check"] = ssh(state, "uname", "-r")
+    watch = NodeWatch(api)
+    watch.start()
+    runs["apply1"] = playbook(inventory, "-e", "kernel_upgrade_confirm='drain and reboot'", timeout=3600)
+    watch.stop.set()
+    watch.join()
+    runs["cordon_history"] = watch.seen
+    runs["check2"] = playbook(inventory, "--check")
+    runs["apply2"] = playbook(inventory, "-e", "kernel_upgrade_confirm='drain and reboot'")
+    return state, api, runs
+
+
+def test_check_mode_reports_the_upgrade_and_changes_nothing(rolled):
+    state, _api, runs = rolled
+    out = runs["check1"].stdout + runs["check1"].stderr
+    assert runs["check1"].returncode == 0, out
+    assert ("%s: current %s, minimum 6.6, target newest linux-image-cloud-amd64 -> upgrade" % (NODE, state["base_release"])
+            in flat(out))
+    assert recap(out)[NODE]["changed"] == 0
+    assert runs["kernel_after_check"] == state["base_release"]
+
+
+def test_apply_drains_reboots_into_the_target_and_uncordons(rolled):
+    state, api, runs = rolled
+    out = runs["apply1"].stdout + runs["apply1"].stderr
+    assert runs["apply1"].returncode == 0, out[-6000:]
+    assert "%s runs %s" % (NODE, state["target_release"]) in flat(out)
+    assert ssh(state, "uname", "-r") == state["target_release"]
+    saved = ssh(state, "grub-editenv", "list")
+    assert "gnulinux-%s-advanced" % state["target_release"] in saved
+    # cordoned during the roll, schedulable again at the end
+    assert True in runs["cordon_history"], runs["cordon_history"]
+    assert runs["cordon_history"][-1] is False
+    assert not unschedulable(api, NODE)
+
+
+def test_second_check_and_apply_change_nothing(rolled):
+    state, _api, runs = rolled
+    for name in ("check2", "apply2"):
+        out = runs[name].stdout + runs[name].stderr
+        assert runs[name].returncode == 0, out
+        assert "current %s, minimum 6.6, target %s -> skip" % (state["target_release"], state["target_release"]) in flat(out)
+        assert all(host["changed"] == 0 for host in recap(out).values()), out
