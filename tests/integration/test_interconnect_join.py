@@ -99,7 +99,7 @@ def fixture_joined(lab, tmp_path_factory):
                     "with istio-base, istiod and istio-gateway)")
     os.environ.setdefault("LAB_ISTIO_CHARTS", str(lab_charts()))
     tmp = tmp_path_factory.mktemp("interconnect")
-    # A previous session may have left groups joined: start from none.
+    # A previous test run may have left groups joined: start from none.
     playbook("interconnect_remove.yml", "-e", ALL_GROUPS, inventory=NET_C)
     runs = {"mesh": [playbook("istio_mesh.yml", "--check"), playbook("istio_mesh.yml"),
                      playbook("istio_mesh.yml", "--check")]}

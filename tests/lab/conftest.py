@@ -3,7 +3,7 @@
 Import the fixture from a top-level conftest with
 ``from tests.lab.conftest import lab  # noqa: F401`` (or list this module in
 ``pytest_plugins``). The first use builds the binaries if needed and starts the lab through
-the same entry point as ``make lab-up``; later sessions reuse a running lab.
+the same entry point as ``make lab-up``; later test runs reuse a running lab.
 """
 
 from __future__ import annotations

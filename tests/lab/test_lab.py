@@ -192,7 +192,7 @@ def _processes_using(path: Path) -> list[str]:
 
 def test_status_names_a_stopped_component_and_down_leaves_nothing(lab, tmp_path):
     """Runs a second, one-cluster lab (own namespace, address block and state) so that the
-    shared lab, which other tests and sessions may be using, is never disturbed."""
+    shared lab, which other test runs may be using, is never disturbed."""
     env = dict(os.environ, LAB_NETNS="mci-labt", LAB_NET_PREFIX="172.29", LAB_STATE_DIR=str(tmp_path / "state"))
 
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
