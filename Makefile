@@ -77,6 +77,7 @@ validate-example: setup ## validate the example inventory and print the report (
 bench: setup lab-up ## benchmarks that print figures (validation, Cilium meshes, site.yml on 2-4 clusters)
 	$(PY) tools/bench/bench_validate.py
 	$(PY) tools/bench/bench_cilium.py
+	$(PY) tools/bench/bench_site.py
 
 changelog: setup ## build CHANGELOG.rst from the fragments
 	$(BIN)/antsibull-changelog release
