@@ -86,9 +86,9 @@ def server_version(cluster: str, api: t.Any, timeout: float = 10) -> str:
     """The cluster's gitVersion; raises ClusterError when it cannot be reached."""
     try:
         info = k8s_client.VersionApi(api).get_code(_request_timeout=timeout)
-    except ApiException as err:
-        raise ClusterError(cluster, "API server answered %s" % describe_api_exception(err)) from err
-    except Exception as err:  # urllib3 connection errors carry the endpoint in their text
+    except Exception as err:  # ApiException, or urllib3 connection errors that carry the endpoint
+        if isinstance(err, ApiException) and getattr(err, "status", None):
+            raise ClusterError(cluster, "API server answered %s" % describe_api_exception(err)) from err
         raise ClusterError(cluster, "API server unreachable: %s" % _short(err)) from err
     return info.git_version
 

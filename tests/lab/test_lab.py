@@ -37,7 +37,7 @@ def _get_version(ip: str, port: int, ca_file: str, server_hostname: str) -> dict
             data = b""
             while chunk := tls.recv(65536):
                 data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, _separator, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), head[:200]
     return json.loads(body)
 
@@ -158,7 +158,7 @@ def test_namespace_has_no_default_route(lab):
     probe = str(next(ipaddress.ip_network(c.pod_cidr).hosts()))
     r = subprocess.run(["ip", "netns", "exec", lab.netns, "python3", "-c",
                         f"import socket; socket.create_connection(('{probe}', 443), timeout=3)"],
-                       text=True, capture_output=True)
+                       text=True, capture_output=True, check=False)
     # EHOSTUNREACH from the unreachable route, at once rather than after a timeout.
     assert r.returncode != 0 and "no route to host" in r.stderr.lower(), r.stderr
 
@@ -212,8 +212,9 @@ def test_status_names_a_stopped_component_and_down_leaves_nothing(lab, tmp_path)
         assert r.returncode == 0, r.stdout + r.stderr
         run("down")
         assert not _pids_in(tmp_path / "state")
-        assert "mci-labt" not in subprocess.run(["ip", "netns", "list"], text=True, capture_output=True).stdout.split()
-        assert subprocess.run(["ip", "link", "show", "mci-labt0"], capture_output=True).returncode != 0
+        assert "mci-labt" not in subprocess.run(["ip", "netns", "list"], text=True, capture_output=True,
+                                                check=True).stdout.split()
+        assert subprocess.run(["ip", "link", "show", "mci-labt0"], capture_output=True, check=False).returncode != 0
         assert not _processes_using(tmp_path / "state")
         assert run("status", check=False).returncode != 0
     finally:

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from .kernel_helpers import REPO, create_node, delete_node, playbook, recap, unschedulable, write_inventory
+from .kernel_helpers import REPO, create_node, delete_node, flat, playbook, recap, unschedulable, write_inventory
 
 sys.path.insert(0, str(REPO / "tools" / "vm"))
 import vm  # noqa: E402  pylint: disable=wrong-import-position,import-error

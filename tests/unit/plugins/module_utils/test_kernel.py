@@ -43,8 +43,7 @@ def test_parse_release_refuses_non_versions(bad):
 ])
 def test_compare_releases(left, right, expected):
     assert k.compare_releases(left, right) == expected
-    swapped = (right, left)
-    assert k.compare_releases(*swapped) == -expected
+    assert k.compare_releases(left=right, right=left) == -expected
 
 
 def test_newest_release_ignores_non_release_lines():
