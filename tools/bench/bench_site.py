@@ -61,7 +61,7 @@ _PEAK = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:])
          "sys.exit(code)")
 
 
-def site(inventory, out):
+def site(inventory, out, name_changes=False):
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", **LAB_ENV)
     started = time.perf_counter()
     run = subprocess.run([sys.executable, "-c", _PEAK, str(PLAYBOOK), "-i", str(inventory),
@@ -72,6 +72,13 @@ def site(inventory, out):
         print(run.stdout[-4000:], run.stderr[-2000:])
         raise SystemExit("site.yml failed on %s" % inventory)
     changed = sum(int(n) for n in re.findall(r"^\S+\s+: ok=\d+\s+changed=(\d+)", run.stdout, re.M))
+    # Name what changed, so a re-run that is not a no-op says where.
+    task = None
+    for line in run.stdout.splitlines():
+        if line.startswith("TASK ["):
+            task = line[6:].split("]")[0]
+        elif line.startswith("changed: ") and name_changes:
+            print("    changed: %s (%s)" % (task, line[9:].split(" ")[0]))
     peak_kib = int(re.search(r"PEAK_KIB=(\d+)", run.stderr).group(1))
     return seconds, changed, peak_kib / 1024
 
@@ -87,7 +94,7 @@ def main():
             lab("up", "--clusters", str(size))
             inventory = inventory_for(size, workdir)
             first, first_changed, _peak = site(inventory, workdir / "out")
-            again, again_changed, peak = site(inventory, workdir / "out")
+            again, again_changed, peak = site(inventory, workdir / "out", name_changes=True)
             print("  %-8d  %6.1f s (changed=%-3d)  %6.1f s (changed=%d)  %6.0f MiB"
                   % (size, first, first_changed, again, again_changed, peak), flush=True)
     finally:
