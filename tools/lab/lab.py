@@ -349,6 +349,10 @@ def command_for(root: Path, bindir: Path, c: dict, comp: str) -> list[str]:
                 f"--service-cluster-ip-range={c['service_cidr']}",
                 # Node podCIDRs are set when the lab registers the nodes (see register_nodes).
                 "--allocate-node-cidrs=false", "--controllers=*,bootstrapsigner,tokencleaner",
+                # kwok renews leases only while the API server is up, and it does not set a Pod
+                # Ready again once the node controller cleared it; a long grace period keeps a
+                # stopped-then-started API server (the fault tests) from leaving every Pod NotReady.
+                "--node-monitor-grace-period=10m",
                 "--profiling=false", "--v=1"]
     if comp == "kube-scheduler":
         return [str(bindir / "kube-scheduler"), f"--kubeconfig={kc('scheduler')}",
@@ -675,6 +679,12 @@ def cmd_start_apiserver(args) -> int:
     st, c = _cluster(root, args.cluster)
     start_process(root, c["name"], "kube-apiserver", command_for(root, Path(st["bin_dir"]), c, "kube-apiserver"))
     wait_ready(Api(root / "kubeconfigs" / f"{c['name']}.yaml"), 120, f"{c['name']} kube-apiserver")
+    # Components that gave up while the API server was away (kube-controller-manager exits when
+    # it cannot build its controllers) come back, as a kubelet restarts static Pods.
+    for comp in COMPONENTS[2:]:
+        if not pid_alive(root / c["name"] / "pids" / f"{comp}.pid", comp_needle(comp)):
+            start_process(root, c["name"], comp, command_for(root, Path(st["bin_dir"]), c, comp))
+            log(f"{c['name']}: {comp} restarted")
     st.get("stopped", {}).pop(c["name"], None)
     (root / "lab.json").write_text(json.dumps(st, indent=2) + "\n")
     log(f"{c['name']}: kube-apiserver started")
