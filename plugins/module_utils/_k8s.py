@@ -34,13 +34,6 @@ def env_fallback_value(name: str) -> t.Optional[str]:
     return value or None
 
 
-# Per-cluster connection entry, used by the multi-cluster modules' ``clusters`` option.
-CLUSTER_CONNECTION_SPEC: t.Dict[str, t.Any] = dict(
-    kubeconfig=dict(type="raw", no_log=False),
-    context=dict(type="str"),
-)
-
-
 class ClusterError(Exception):
     """A cluster could not be reached or refused a request; the message names the cluster."""
 

@@ -85,15 +85,6 @@ class Problem:
         }
 
 
-@dataclasses.dataclass(frozen=True)
-class EastWestGateway:
-    replicas: int = 1
-    service_type: str = "LoadBalancer"
-    service_annotations: t.Mapping[str, str] = dataclasses.field(default_factory=dict)
-    address: t.Optional[str] = None
-    node_port: t.Optional[int] = None
-
-
 @dataclasses.dataclass
 class Cluster:
     """A cluster as the inventory declares it. Raw values are kept so validation can name them."""
@@ -113,19 +104,6 @@ class Cluster:
     max_connected_clusters: t.Any = DEFAULT_MAX_CONNECTED
     kubeconfig: t.Optional[str] = None
     context: t.Optional[str] = None
-
-    def gateway(self) -> t.Optional[EastWestGateway]:
-        """The east-west gateway, or None; call after ``validate`` reported no error."""
-        if not self.eastwest_gateway:
-            return None
-        spec = dict(self.eastwest_gateway) if isinstance(self.eastwest_gateway, dict) else {}
-        return EastWestGateway(
-            replicas=int(spec.get("replicas", 1)),
-            service_type=spec.get("service_type") or "LoadBalancer",
-            service_annotations=dict(spec.get("service_annotations") or {}),
-            address=spec.get("address") or None,
-            node_port=spec.get("node_port"),
-        )
 
     def id_int(self) -> t.Optional[int]:
         return _as_int(self.cluster_id)
