@@ -16,6 +16,13 @@ import dataclasses
 import html
 import typing as t
 
+from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import (
+    CONNECTED,
+    NOT_CONNECTED,
+    UNKNOWN,
+    link_state,
+    verdict,
+)
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import Topology
 
 # Annotations and labels the upstream projects use; the status reads what Cilium, Kosmos and Istio load.
@@ -36,6 +43,11 @@ class Observed:
     kosmos_clusters: t.Optional[t.Dict[str, str]] = None  # member name -> network type (read on the host)
     istio_remote_secrets: t.Optional[t.List[str]] = None  # cluster names in istio-remote-secret-* objects
     gateway_addresses: t.Optional[t.List[str]] = None
+    # What the components report (None: not read, the reason says why): remote cluster -> state.
+    kvstoremesh_remotes: t.Optional[t.Dict[str, bool]] = None
+    kvstoremesh_reason: t.Optional[str] = None
+    istiod_remotes: t.Optional[t.Dict[str, str]] = None
+    istiod_reason: t.Optional[str] = None
 
     @classmethod
     def from_dict(cls, data: t.Mapping[str, t.Any]) -> "Observed":
@@ -87,7 +99,11 @@ def build_status(topology: Topology, observed: t.Mapping[str, Observed]) -> t.Di
         }
         if not seen.reachable:
             entry["drift"].append("unreachable: %s" % (seen.error or "unknown"))
+        entry["connection"] = {}
         if cluster.cni == "cilium":
+            entry["connection"]["cilium"] = verdict(
+                "kvstoremesh", peers, seen.kvstoremesh_remotes,
+                seen.kvstoremesh_reason if seen.reachable else "cluster unreachable: %s" % seen.error)
             entry["l3"] = _compare(peers, seen.cilium_peers)
             entry["cilium"] = {"cluster_name": seen.cilium_cluster_name, "cluster_id": seen.cilium_cluster_id,
                                "ca_fingerprint": seen.cilium_ca_fingerprint}
@@ -115,6 +131,10 @@ def build_status(topology: Topology, observed: t.Mapping[str, Observed]) -> t.Di
         else:
             expected_remote = []
         entry["remote_secrets"] = _compare(expected_remote, seen.istio_remote_secrets)
+        if expected_remote or seen.istiod_remotes:
+            entry["connection"]["istio"] = verdict(
+                "istiod", expected_remote, seen.istiod_remotes,
+                seen.istiod_reason if seen.reachable else "cluster unreachable: %s" % seen.error, good="synced")
         entry["gateway_addresses"] = seen.gateway_addresses or []
         for key, label in (("l3", "peer"), ("remote_secrets", "remote secret")):
             part = entry.get(key)
@@ -145,12 +165,17 @@ def build_status(topology: Topology, observed: t.Mapping[str, Observed]) -> t.Di
             for c in group.clusters:
                 clusters[c]["drift"].append("Cilium CA differs within %s" % name)
             group_rows[name]["healthy"] = False
+    links = _links(topology, clusters, group_rows)
+    states = [link["connection"] for link in links if link.get("connection")]
     return {
         "clusters": clusters,
         "groups": group_rows,
         "interconnect_groups": joined,
-        "links": _links(topology, clusters, group_rows),
-        "healthy": all(not c["drift"] for c in clusters.values()),
+        "links": links,
+        # What the components report: True when every link they can speak for is connected,
+        # False when one is not, None when one could not be read (and none is known to be down).
+        "connected": (False if NOT_CONNECTED in states else None if UNKNOWN in states else True) if states else None,
+        "healthy": all(not c["drift"] for c in clusters.values()) and NOT_CONNECTED not in states,
     }
 
 
@@ -163,14 +188,28 @@ def _links(topology: Topology, clusters: t.Mapping[str, t.Any], groups: t.Mappin
                 if not group["technique"] or group["technique"] == "none":
                     continue
                 ok = _peer_ok(clusters[left], right) and _peer_ok(clusters[right], left)
-                links.append({"from": left, "to": right, "group": name, "technique": group["technique"],
-                              "status": "ok" if ok else "drift"})
+                link = {"from": left, "to": right, "group": name, "technique": group["technique"],
+                        "status": "ok" if ok else "drift"}
+                if group["technique"] == "cilium":
+                    # The status is the components' verdict where they report one: objects that
+                    # are all in place do not make a link that kvstoremesh says is down "ok".
+                    state, reason = link_state((clusters[left]["connection"].get("cilium"), right),
+                                               (clusters[right]["connection"].get("cilium"), left))
+                    link.update(connection=state, reason=reason)
+                    if ok:
+                        link["status"] = "ok" if state == CONNECTED else state
+                links.append(link)
     joined = [g for g in topology.interconnect_groups if g in groups]
     for index, left in enumerate(joined):
         for right in joined[index + 1:]:
             ok = all(not clusters[c]["remote_secrets"]["missing"] for c in groups[left]["clusters"] + groups[right]["clusters"])
+            sides = [(clusters[a]["connection"].get("istio"), b)
+                     for here, there in ((left, right), (right, left))
+                     for a in groups[here]["clusters"] for b in groups[there]["clusters"]]
+            state, reason = link_state(*sides)
             links.append({"from": left, "to": right, "group": None, "technique": "istio east-west",
-                          "status": "ok" if ok else "drift"})
+                          "status": ("ok" if state == CONNECTED else state) if ok else "drift",
+                          "connection": state, "reason": reason})
     return links
 
 
@@ -184,7 +223,8 @@ def _peer_ok(entry: t.Mapping[str, t.Any], peer: str) -> bool:
 
 
 def render_table(status: t.Mapping[str, t.Any]) -> t.List[str]:
-    header = ("CLUSTER", "GROUP", "TECHNIQUE", "ID", "POD CIDRS", "PEERS OK/EXPECTED", "REMOTE SECRETS", "GATEWAY", "DRIFT")
+    header = ("CLUSTER", "GROUP", "TECHNIQUE", "ID", "POD CIDRS", "PEERS OK/EXPECTED", "REMOTE SECRETS", "GATEWAY",
+              "CONNECTED (COMPONENT)", "DRIFT")
     rows = [header]
     for name, entry in status["clusters"].items():
         l3 = entry.get("l3")
@@ -205,6 +245,7 @@ def render_table(status: t.Mapping[str, t.Any]) -> t.List[str]:
             peers,
             "%d/%d" % (len(secrets["expected"]) - len(secrets["missing"]), len(secrets["expected"])),
             ",".join(entry["gateway_addresses"]) or "-",
+            _connection_cell(entry.get("connection") or {}),
             "; ".join(entry["drift"]) or "none",
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
@@ -214,8 +255,29 @@ def render_table(status: t.Mapping[str, t.Any]) -> t.List[str]:
         lines.append("group %s: %s, clusters %s, interconnected: %s, gateways: %s, %s" % (
             name, group["technique"], ", ".join(group["clusters"]), "yes" if group["interconnected"] else "no",
             ", ".join(group["gateway_addresses"]) or "none", "healthy" if group["healthy"] else "DRIFT"))
-    lines.append("overall: %s" % ("healthy" if status["healthy"] else "DRIFT (see the DRIFT column)"))
+    for link in status["links"]:
+        if link.get("connection") and link["connection"] != CONNECTED:
+            lines.append("link %s - %s (%s): %s: %s" % (link["from"], link["to"], link["technique"],
+                                                       link["connection"], link.get("reason") or ""))
+    connected = status.get("connected")
+    lines.append("overall: %s; components report: %s" % (
+        "healthy" if status["healthy"] else "DRIFT (see the DRIFT column and the links above)",
+        {True: "every link connected", False: "a link NOT CONNECTED", None: "unknown for some links"}[connected]))
     return lines
+
+
+def _connection_cell(connection: t.Mapping[str, t.Any]) -> str:
+    """``kvstoremesh 1/1, istiod 2/2``; ``istiod ?`` when it could not be read."""
+    cells = []
+    for key in ("cilium", "istio"):
+        item = connection.get(key)
+        if not item:
+            continue
+        if item["state"] == UNKNOWN:
+            cells.append("%s ?" % item["component"])
+        else:
+            cells.append("%s %d/%d" % (item["component"], len(item["connected"]), len(item["expected"])))
+    return ", ".join(cells) or "-"
 
 
 def render_svg(status: t.Mapping[str, t.Any], note: str = "") -> str:
@@ -257,7 +319,8 @@ def render_svg(status: t.Mapping[str, t.Any], note: str = "") -> str:
                        % (x + 68, ny + 36, esc(", ".join(entry["pod_cidrs"]))))
             node_pos[cluster] = (x + 56, ny + node_h // 2)
     for link in status["links"]:
-        colour = "#2e7d32" if link["status"] == "ok" else "#c62828"
+        # green: connected as the components report it; grey: they could not be read; red: drift or down
+        colour = {"ok": "#2e7d32", UNKNOWN: "#757575"}.get(link["status"], "#c62828")
         if link["group"]:
             (x1, y1), (_x2, y2) = node_pos[link["from"]], node_pos[link["to"]]
             out.append('<path d="M %d %d C %d %d, %d %d, %d %d" fill="none" stroke="%s" stroke-width="2"/>'

@@ -15,6 +15,9 @@ description:
   - Reports per cluster the configured peers, the missing and unexpected ones against the plan, and whether every
     cluster of a network group runs the same CA.
   - Never reads or returns private keys; the CA is reported by a SHA-256 fingerprint.
+  - Reports per cluster which peers kvstoremesh (in the C(clustermesh-apiserver) Pod) says are ready, read from
+    its metrics port through the Pod proxy subresource (RBAC C(pods/proxy) get); a kvstoremesh that cannot be
+    read is reported as C(unknown) with the reason, never as connected.
 author:
   - multicloud.interconnect maintainers (@multicloud)
 extends_documentation_fragment:
@@ -38,6 +41,16 @@ options:
       - Fail when a cluster has the wrong name or ID, misses or has extra peers, or runs another CA than its group.
     type: bool
     default: true
+  wait_connected:
+    description:
+      - Seconds to wait until kvstoremesh of every cluster reports each of its peers ready (0 reads once).
+    type: int
+    default: 0
+  fail_on_not_connected:
+    description:
+      - Fail when, after O(wait_connected), a kvstoremesh reports a peer not ready or cannot be read.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -100,6 +113,11 @@ clusters:
     ok:
       description: All of the above hold.
       type: bool
+    connection:
+      description: >-
+        What kvstoremesh reports: C(state) (connected, not connected, unknown), C(connected) and
+        C(not_connected) peers, C(unexpected) remote clusters, C(reason).
+      type: dict
   sample:
     cluster01:
       cluster_name: cluster01
@@ -111,6 +129,10 @@ clusters:
       ca_fingerprint: "3F:1A:09:C2:77:54:AB:10"
       ca_match: true
       ok: true
+connected:
+  description: Every cluster's kvstoremesh reports every peer ready (null when one could not be read).
+  returned: always
+  type: bool
 report:
   description: The comparison as lines for a terminal.
   returned: always
@@ -118,6 +140,7 @@ report:
   elements: str
 """
 
+import time
 import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
@@ -133,6 +156,8 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s impor
     api_client,
     describe_api_exception,
 )
+from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import CONNECTED, NOT_CONNECTED, UNKNOWN, verdict
+from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import kvstoremesh_report
 
 
 def _read(cluster: str, call: t.Callable[[], t.Any]) -> t.Any:
@@ -161,12 +186,33 @@ def observe(cluster: str, spec: t.Mapping[str, t.Any], namespace: str) -> t.Dict
     }
 
 
+def connections(clusters: t.Mapping[str, t.Any], namespace: str, wait: int) -> t.Dict[str, t.Dict[str, t.Any]]:
+    """kvstoremesh's verdict per cluster; re-read those not connected until ``wait`` seconds passed."""
+    deadline = time.monotonic() + wait
+    result: t.Dict[str, t.Dict[str, t.Any]] = {}
+    while True:
+        for name, spec in sorted(clusters.items()):
+            if result.get(name, {}).get("state") == CONNECTED:
+                continue
+            try:
+                api = api_client(name, spec.get("kubeconfig"), spec.get("context"))
+                reported, reason = kvstoremesh_report(api, namespace, 10)
+            except ClusterError as err:
+                reported, reason = None, str(err)
+            result[name] = verdict("kvstoremesh", spec.get("peers") or [], reported, reason)
+        if all(v["state"] == CONNECTED for v in result.values()) or time.monotonic() >= deadline:
+            return result
+        time.sleep(2)
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             clusters=dict(type="dict", required=True),
             namespace=dict(type="str", default="kube-system"),
             fail_on_mismatch=dict(type="bool", default=True),
+            wait_connected=dict(type="int", default=0),
+            fail_on_not_connected=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -178,7 +224,21 @@ def main() -> None:
     expected = {name: {"name": spec.get("name") or name, "id": spec.get("id"), "group": spec.get("group"),
                        "peers": list(spec.get("peers") or [])} for name, spec in clusters.items()}
     report = mesh_report(expected, observed)
-    result = dict(changed=False, ok=report["ok"], clusters=report["clusters"], report=render_report(report))
+    # Only a mesh whose objects match the plan is worth waiting for.
+    wait = module.params["wait_connected"] if report["ok"] else 0
+    verdicts = connections(clusters, module.params["namespace"], wait)
+    lines = render_report(report)
+    for name, entry in sorted(report["clusters"].items()):
+        entry["connection"] = verdicts[name]
+        lines.append("%s: kvstoremesh %s%s" % (name, verdicts[name]["state"],
+                                               ": %s" % verdicts[name]["reason"] if verdicts[name]["reason"] else ""))
+    states = {v["state"] for v in verdicts.values()}
+    connected = False if NOT_CONNECTED in states else None if UNKNOWN in states else True
+    result = dict(changed=False, ok=report["ok"], clusters=report["clusters"], report=lines, connected=connected)
+    if module.params["fail_on_not_connected"] and connected is not True and report["ok"]:
+        bad = ", ".join(name for name, v in sorted(verdicts.items()) if v["state"] != CONNECTED)
+        module.fail_json(msg="Cilium ClusterMesh objects match the inventory, but kvstoremesh does not report every peer "
+                             "ready on %s after %ds:\n%s" % (bad, wait, "\n".join(lines)), **result)
     if not report["ok"] and module.params["fail_on_mismatch"]:
         bad = ", ".join(name for name, entry in sorted(report["clusters"].items()) if not entry["ok"])
         module.fail_json(msg="Cilium ClusterMesh differs from the inventory on %s:\n%s" % (bad, "\n".join(result["report"])),

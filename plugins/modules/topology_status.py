@@ -94,11 +94,17 @@ status:
       description: Joined groups that exist.
       type: list
       elements: str
+    connected:
+      description: >-
+        What the meshes' components report (kvstoremesh for Cilium peers, istiod for remote
+        clusters), read through the Pod proxy: true when every link is connected, false when one is
+        not, null when a component could not be read (each link's C(reason) says why).
+      type: bool
     healthy:
-      description: No drift anywhere.
+      description: No drift anywhere and no link that a component reports not connected.
       type: bool
 healthy:
-  description: No drift anywhere.
+  description: No drift anywhere and no link that a component reports not connected.
   returned: always
   type: bool
 table:
@@ -125,6 +131,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s impor
     api_client,
     server_version,
 )
+from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import istiod_report, kvstoremesh_report
 from ansible_collections.multicloud.interconnect.plugins.module_utils._status import (
     ISTIO_CLUSTER_ANNOTATION,
     Observed,
@@ -175,6 +182,8 @@ def observe(name, hv, params):
             )
         elif config is not None:
             seen.cilium_peers = []
+        if config is not None:
+            seen.kvstoremesh_remotes, seen.kvstoremesh_reason = kvstoremesh_report(api, params["cilium_namespace"], timeout)
         ca = _absent_is_none(lambda: core.read_namespaced_secret(
             "cilium-ca", params["cilium_namespace"], _request_timeout=timeout))
         if ca is not None and (ca.data or {}).get("ca.crt"):
@@ -195,6 +204,10 @@ def observe(name, hv, params):
                 or s.metadata.name.replace("istio-remote-secret-", "")
                 for s in secrets.items
             )
+        if secrets is not None and secrets.items:
+            seen.istiod_remotes, seen.istiod_reason = istiod_report(api, params["istio_namespace"], timeout)
+        elif secrets is not None:
+            seen.istiod_reason = "no remote secret in %s: istiod has no remote cluster to report" % params["istio_namespace"]
         services = _absent_is_none(lambda: core.list_namespaced_service(
             params["istio_namespace"], label_selector="topology.istio.io/network", _request_timeout=timeout))
         seen.gateway_addresses = sorted(_gateway_addresses(services.items if services else []))

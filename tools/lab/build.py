@@ -141,6 +141,15 @@ def build_etcd(v: dict[str, str], root: Path, bindir: Path) -> None:
          "go.etcd.io/etcd/server/v3"], src)
 
 
+def build_etcdctl(v: dict[str, str], root: Path, bindir: Path) -> None:
+    """etcdctl, for tests that read what a clustermesh-apiserver's etcd holds."""
+    src = root / "src" / "etcdctl"
+    write_module(src, "lab.invalid/etcdctl",
+                 f"require go.etcd.io/etcd/etcdctl/v3 {v['ETCD_VERSION']}\n\ntool go.etcd.io/etcd/etcdctl/v3\n")
+    run(["go", "mod", "tidy"], src)
+    run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(bindir / "etcdctl"), "go.etcd.io/etcd/etcdctl/v3"], src)
+
+
 def build_kwok(v: dict[str, str], root: Path, bindir: Path) -> None:
     src = root / "src" / "kwok"
     write_module(src, "lab.invalid/kwok",
@@ -171,6 +180,95 @@ def build_helm(v: dict[str, str], root: Path, bindir: Path) -> None:
          "helm.sh/helm/v3/cmd/helm"], src)
 
 
+# A one-file module standing in for sigs.k8s.io/mcs-api/controllers (see versions.env): the
+# proxy refuses its zip, and clustermesh-apiserver needs only this constant of it.
+MCS_API_CONTROLLERS_STANDIN = (
+    "// Package controllers stands in for sigs.k8s.io/mcs-api/controllers in the lab's build: the\n"
+    "// module proxy refuses that zip and clustermesh-apiserver uses only this constant of it.\n"
+    "package controllers\n\n"
+    "// DerivedServiceAnnotation is the annotation of the MCS API's derived Service (mcs-api v0.5.2).\n"
+    "const DerivedServiceAnnotation = \"multicluster.kubernetes.io/derived-service\"\n"
+)
+
+
+def build_clustermesh_apiserver(v: dict[str, str], root: Path, bindir: Path) -> None:
+    ver = v["CILIUM_VERSION"]
+    src = root / "src" / "cilium"
+    standin = src / "mcs-api-controllers"
+    standin.mkdir(parents=True, exist_ok=True)
+    (standin / "go.mod").write_text("module sigs.k8s.io/mcs-api/controllers\n\ngo 1.24\n")
+    (standin / "controllers.go").write_text(MCS_API_CONTROLLERS_STANDIN)
+    write_module(src, "lab.invalid/cilium",
+                 f"require github.com/cilium/cilium {ver}\n\n"
+                 "replace sigs.k8s.io/mcs-api/controllers => ./mcs-api-controllers\n\n"
+                 "tool github.com/cilium/cilium/clustermesh-apiserver\n")
+    run(["go", "mod", "tidy"], src)
+    # Without the version the binary reports an empty one (and so does kvstoremesh-dbg).
+    ld = f"-s -w -X github.com/cilium/cilium/pkg/version.ciliumVersion={ver.lstrip('v')}"
+    run(["go", "build", "-trimpath", "-ldflags", ld, "-o", str(bindir / "clustermesh-apiserver"),
+         "github.com/cilium/cilium/clustermesh-apiserver"], src)
+
+
+def build_istio(v: dict[str, str], root: Path, bindir: Path) -> None:
+    """pilot-discovery, and the lab's xDS probe (a proxy's view of EDS) from the same module."""
+    ver = v["ISTIO_VERSION"]
+    src = root / "src" / "istio"
+    probe = src / "xds-probe"
+    probe.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(HERE / "xds-probe" / "main.go", probe / "main.go")
+    write_module(src, "lab.invalid/istio", f"require istio.io/istio {ver}\n\ntool istio.io/istio/pilot/cmd/pilot-discovery\n")
+    run(["go", "mod", "tidy"], src)
+    ld = f"-s -w -X istio.io/istio/pkg/version.buildVersion={v['ISTIO_CHART_VERSION']} -X istio.io/istio/pkg/version.buildStatus=Clean"
+    run(["go", "build", "-trimpath", "-ldflags", ld, "-o", str(bindir) + "/",
+         "istio.io/istio/pilot/cmd/pilot-discovery", "./xds-probe"], src)
+
+
+def export_cilium(v: dict[str, str], root: Path) -> str:
+    """The current chart and the CRDs its operator installs, from the cilium/cilium module."""
+    src = root / "src" / "cilium-chart"
+    src.mkdir(parents=True, exist_ok=True)
+    write_module(src, "lab.invalid/cilium-chart", "")
+    info = go_mod_download(f"github.com/cilium/cilium@{v['CILIUM_VERSION']}", src)
+    if info.get("Error"):
+        return "unavailable: " + info["Error"].splitlines()[0]
+    mod = Path(info["Dir"])
+    for rel, dest in (("install/kubernetes/cilium", "charts/cilium"),
+                      ("pkg/k8s/apis/cilium.io/client/crds/v2", "cilium-crds")):
+        out = root / dest
+        if out.exists():
+            shutil.rmtree(out)
+        # The module cache is read-only; copies must be writable so a later export can replace them.
+        shutil.copytree(mod / rel, out, copy_function=shutil.copyfile,
+                        ignore=shutil.ignore_patterns("*.go"))
+    images = root / "images" / "clustermesh-apiserver"
+    images.mkdir(parents=True, exist_ok=True)
+    # The clustermesh-apiserver image carries this file (images/clustermesh-apiserver/Dockerfile).
+    shutil.copyfile(mod / "clustermesh-apiserver" / "etcd-config.yaml", images / "etcd-config.yaml")
+    return "ok"
+
+
+def write_images(v: dict[str, str], root: Path, bindir: Path) -> None:
+    """images.json: for each container image the lab can run, the files it puts where the
+    image has them, and its entrypoint. tools/lab/lab.py's pod runner reads it."""
+    images = {
+        "clustermesh-apiserver": {
+            "version": v["CILIUM_VERSION"],
+            "entrypoint": ["/usr/bin/clustermesh-apiserver"],
+            "files": {"/usr/bin/clustermesh-apiserver": str(bindir / "clustermesh-apiserver"),
+                      # The image ships etcd at /usr/bin/etcd; etcdinit runs it from there.
+                      "/usr/bin/etcd": str(bindir / "etcd"),
+                      "/var/lib/cilium/etcd-config.yaml":
+                          str(root / "images" / "clustermesh-apiserver" / "etcd-config.yaml")},
+        },
+        "pilot": {
+            "version": v["ISTIO_CHART_VERSION"],
+            "entrypoint": ["/usr/local/bin/pilot-discovery"],
+            "files": {"/usr/local/bin/pilot-discovery": str(bindir / "pilot-discovery")},
+        },
+    }
+    (root / "images.json").write_text(json.dumps(images, indent=2) + "\n")
+
+
 def export_charts(v: dict[str, str], root: Path) -> dict[str, str]:
     """Export charts; returns {source: "ok" | reason}. One failing source spares the rest."""
     src = root / "src" / "charts"
@@ -187,6 +285,7 @@ def export_charts(v: dict[str, str], root: Path) -> dict[str, str]:
         f"github.com/cilium/charts {v['CILIUM_CHARTS_VERSION']} {v['CILIUM_CHARTS_SUM']}\n"
         f"github.com/cilium/charts {v['CILIUM_CHARTS_VERSION']}/go.mod {v['CILIUM_CHARTS_GOMOD_SUM']}\n")
     sources = {
+        # The older chart only (cilium-<CILIUM_CHART_VERSION>); the current one is export_cilium's.
         "cilium": (f"github.com/cilium/charts@{v['CILIUM_CHARTS_VERSION']}", []),
         "istio": (f"istio.io/istio@{v['ISTIO_VERSION']}", []),
         "kosmos": (f"github.com/kosmos-io/kosmos@{v['KOSMOS_VERSION']}",
@@ -232,13 +331,14 @@ def export_charts(v: dict[str, str], root: Path) -> dict[str, str]:
     sys.stdout.write(p.stdout)
     sys.stderr.write(p.stderr)
     for t in tags:
-        status[t] = "ok" if f"export-charts: {t} ok" in p.stdout else "export failed"
+        status["cilium-" + v["CILIUM_CHART_VERSION"] if t == "cilium" else t] = (
+            "ok" if f"export-charts: {t} ok" in p.stdout else "export failed")
     return status
 
 
 def sources_digest() -> str:
     h = hashlib.sha256(_pin_lines(binaries=False))
-    for f in sorted((HERE / "export-charts").glob("*.go")) + [HERE / "kwok-stages" / "main.go"]:
+    for f in sorted((HERE / "export-charts").glob("*.go")) + [HERE / "kwok-stages" / "main.go", Path(__file__)]:
         h.update(f.name.encode() + f.read_bytes())
     return h.hexdigest()[:12]
 
@@ -267,22 +367,39 @@ def main() -> int:
         ("helm", ["helm"], build_helm),
         ("k8s", list(K8S_TOOLS), build_k8s),
     ]
+    # The meshes' binaries: keyed by their own pins (a stamp beside them), not by the directory's
+    # hash, so a new Cilium or Istio pin rebuilds that binary only.
+    pinned_steps = [
+        ("etcdctl", ["etcdctl"], build_etcdctl, v["ETCD_VERSION"]),
+        ("clustermesh-apiserver", ["clustermesh-apiserver"], build_clustermesh_apiserver,
+         v["CILIUM_VERSION"] + " mcs-api-standin=" + hashlib.sha256(MCS_API_CONTROLLERS_STANDIN.encode()).hexdigest()[:8]),
+        ("istio", ["pilot-discovery", "xds-probe"], build_istio,
+         v["ISTIO_VERSION"] + " probe=" + hashlib.sha256((HERE / "xds-probe" / "main.go").read_bytes()).hexdigest()[:8]),
+    ]
     built_any = False
-    for name, outputs, fn in steps:
+    for name, outputs, fn, *pin in steps + pinned_steps:
+        stamp = bindir / f".{name}.pin"
         extra_ok = name != "kwok" or (root / "kwok-stages.yaml").exists()
+        if pin:
+            extra_ok = stamp.exists() and stamp.read_text() == pin[0]
         if all((bindir / o).exists() for o in outputs) and extra_ok:
             log(f"{name}: cached")
             continue
         t0 = time.monotonic()
         log(f"{name}: building ...")
         fn(v, root, bindir)
+        if pin:
+            stamp.write_text(pin[0])
         built_any = True
+        manifest.setdefault("step_seconds", {})[name] = round(time.monotonic() - t0)
         log(f"{name}: built in {time.monotonic() - t0:.0f}s")
+    write_images(v, root, bindir)
     digest = sources_digest()
     if args.charts or manifest.get("charts_sources") != digest:
         t0 = time.monotonic()
         log("charts: exporting ...")
         manifest["charts"] = export_charts(v, root)
+        manifest["charts"]["cilium"] = export_cilium(v, root)
         manifest["charts_sources"] = digest
         built_any = True
         log(f"charts: done in {time.monotonic() - t0:.0f}s: {manifest['charts']}")

@@ -31,6 +31,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import podrunner
+
 HERE = Path(__file__).resolve().parent
 # A second, independent instance (tests of `down`) sets LAB_NETNS, LAB_NET_PREFIX and
 # LAB_STATE_DIR; the defaults are the shared lab.
@@ -44,7 +46,8 @@ DEFAULT_CLUSTERS = 4
 # Demo plan: odd clusters use net-a's ranges, even ones the second set; cluster03/04 reuse
 # cluster01/02's ranges on purpose (net-b overlaps net-a).
 RANGES = [("10.244.0.0/16", "10.96.0.0/16"), ("10.245.0.0/16", "10.97.0.0/16")]
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "nodeport-forwarder")
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "nodeport-forwarder",
+              "pod-runner")
 
 
 def log(msg: str) -> None:
@@ -69,8 +72,10 @@ def plan(n: int) -> list[dict]:
         pod_net = ipaddress.ip_network(pods)
         nodes = []
         for k, (suffix, ip_last) in enumerate((("control-plane", 10), ("worker", 11), ("worker2", 12))):
-            # Each node gets the k-th /24 of the cluster Pod CIDR, as KCM's node IPAM would.
-            pod_cidr = str(list(pod_net.subnets(new_prefix=24))[k])
+            # Each node gets a /24 of the cluster Pod CIDR, as KCM's node IPAM would. Clusters
+            # that share a Pod CIDR (the demo's net-b reuses net-a's) get different /24s of it,
+            # so the Pods the lab runs for real never get the same IP in its one namespace.
+            pod_cidr = str(list(pod_net.subnets(new_prefix=24))[(((i - 1) // 2) * 3 + k) % 256])
             nodes.append({"name": f"{name}-{suffix}", "ip": f"{NET_PREFIX}.{i}.{ip_last}", "pod_cidr": pod_cidr,
                           "control_plane": k == 0})
         clusters.append({
@@ -204,6 +209,9 @@ def ensure_pki(root: Path, c: dict) -> None:
         "kwok": ("kwok-controller", ["system:masters"]),
         # Bound to system:node-proxier by the default RBAC policy, like kube-proxy.
         "nodeport-forwarder": ("system:kube-proxy", []),
+        # Plays the kubelets for the Pods the lab runs for real (tools/lab/podrunner.py): reads
+        # their Secrets and ConfigMaps, requests their ServiceAccount tokens.
+        "pod-runner": ("lab-pod-runner", ["system:masters"]),
     }
     for name, (cn, orgs) in users.items():
         crt, key = ca.issue(d, name, cn, orgs=orgs, client=True)
@@ -281,7 +289,7 @@ def start_process(root: Path, cluster: str, comp: str, argv: list[str]) -> None:
 
 def comp_needle(comp: str) -> str:
     """The string a live process of this component has in its command line."""
-    return "_forwarder" if comp == "nodeport-forwarder" else comp
+    return {"nodeport-forwarder": "_forwarder", "pod-runner": "_pod_runner"}.get(comp, comp)
 
 
 def stop_process(root: Path, cluster: str, comp: str, timeout: float = 5) -> None:
@@ -364,6 +372,8 @@ def command_for(root: Path, bindir: Path, c: dict, comp: str) -> list[str]:
                 "--node-lease-duration-seconds=40", f"--server-address={ip}:10247", f"--node-ip={ip}"]
     if comp == "nodeport-forwarder":
         return [sys.executable, str(Path(__file__).resolve()), "_forwarder", c["name"]]
+    if comp == "pod-runner":
+        return [sys.executable, str(Path(__file__).resolve()), "_pod_runner", c["name"]]
     raise ValueError(comp)
 
 
@@ -489,6 +499,25 @@ def component_health(root: Path, st: dict) -> list[tuple[str, str, str]]:
     return problems
 
 
+def pod_health(root: Path, st: dict) -> list[tuple[str, str, str]]:
+    """Containers of the Pods the lab runs for real that are not running (pods.json)."""
+    problems = []
+    for c in st["clusters"]:
+        f = root / c["name"] / "pods.json"
+        if not f.exists():
+            continue
+        for pod in json.loads(f.read_text()).get("pods", []):
+            for ctr in pod["containers"]:
+                if ctr["state"] == "running" or (ctr["init"] and ctr["state"] == "completed"):
+                    continue
+                if ctr["restarts"]:
+                    why = f"crashed (exit {ctr['last_exit_code']}, {ctr['restarts']} restarts)"
+                else:
+                    why = f"not started: {ctr['waiting'] or pod['problem'] or 'waiting'}"
+                problems.append((c["name"], f"{pod['pod']} container {ctr['name']}", f"{why} (log: {ctr['log']})"))
+    return problems
+
+
 LAB_PATHS_FILE = HERE.parent.parent / "inventories" / "lab" / "group_vars" / "all" / "lab_paths.yml"
 
 
@@ -578,14 +607,16 @@ def cmd_down(args) -> int:
         # Clients and API servers first, etcd last (an API server whose etcd is gone spends
         # its grace period retrying). Within a phase, signal all and then wait, so the
         # graceful shutdowns overlap; the data is thrown away, so the grace period is short.
-        for phase in ([x for x in reversed(COMPONENTS) if x != "etcd"], ["etcd"]):
+        # The pod runner stops the Pods it runs itself; whatever is left of them is killed below.
+        for phase, grace in ((["pod-runner"], 15), ([x for x in reversed(COMPONENTS) if x not in ("etcd", "pod-runner")], 5),
+                             (["etcd"], 5)):
             targets = [(root / c["name"] / "pids" / f"{comp}.pid", comp_needle(comp))
                        for c in st["clusters"] for comp in phase]
             for pidfile, needle in targets:
                 pid = pid_alive(pidfile, needle)
                 if pid:
                     os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + grace
             while time.monotonic() < deadline and any(pid_alive(p, n) for p, n in targets):
                 time.sleep(0.1)
             for pidfile, needle in targets:
@@ -593,6 +624,9 @@ def cmd_down(args) -> int:
                 if pid:
                     os.kill(pid, signal.SIGKILL)
                 pidfile.unlink(missing_ok=True)
+    if st:
+        for c in st["clusters"]:
+            podrunner.cleanup_leftovers(root, c["name"])
     if netns_exists():
         # Anything still inside our namespace was started by the lab.
         for pid in sh("ip", "netns", "pids", NETNS, check=False).stdout.split():
@@ -624,11 +658,19 @@ def cmd_status(args) -> int:
     for cluster, comp, why in problems:
         log(f"{cluster}: {comp} {why} (log: {root / cluster / 'logs' / (comp + '.log')})")
         rc = 1
+    for cluster, what, why in pod_health(root, st):
+        log(f"{cluster}: Pod {what} {why}")
+        rc = 1
     for c in st["clusters"]:
         total = 0
         for comp in COMPONENTS:
             pid = pid_alive(root / c["name"] / "pids" / f"{comp}.pid", comp_needle(comp))
             total += rss_kib(pid) if pid else 0
+        pods_rss, real_pods = 0, 0
+        f = root / c["name"] / "pods.json"
+        for pod in (json.loads(f.read_text()).get("pods", []) if f.exists() else []):
+            real_pods += 1
+            pods_rss += sum(rss_kib(x["pid"]) for x in pod["containers"] if x["pid"] and Path(f"/proc/{x['pid']}").exists())
         ready = "-"
         if not any(p[0] == c["name"] and p[1] == "kube-apiserver" for p in problems):
             try:
@@ -636,7 +678,8 @@ def cmd_status(args) -> int:
             except Exception as e:  # noqa: BLE001 - reported, not raised
                 ready, rc = f"error: {e}", 1
         log(f"{c['name']}: apiserver https://{c['apiserver_ip']}:6443 readyz={ready} "
-            f"rss={total / 1024:.0f}MiB pods={c['pod_cidr']} svc={c['service_cidr']}")
+            f"rss={total / 1024:.0f}MiB real-pods={real_pods} ({pods_rss / 1024:.0f}MiB) "
+            f"pods={c['pod_cidr']} svc={c['service_cidr']}")
     if rc == 0:
         log(f"all {len(st['clusters'])} clusters healthy (up in {st.get('up_seconds')}s)")
     return rc
@@ -739,7 +782,8 @@ class Listener:
 
 
 def desired_forwards(api: Api, node_ips: set[str]) -> dict[int, tuple[str, int]]:
-    """NodePort -> (node IP, port) for NodePort Services whose endpoints are host listeners."""
+    """NodePort -> (address, port) of a ready endpoint: a node IP (a host-network Pod such as the
+    API server) before a Pod IP (a Pod the lab runs for real, see podrunner.py)."""
     services = api.call("GET", "/api/v1/services")["items"]
     slices = api.call("GET", "/apis/discovery.k8s.io/v1/endpointslices")["items"]
     out: dict[int, tuple[str, int]] = {}
@@ -754,11 +798,10 @@ def desired_forwards(api: Api, node_ips: set[str]) -> dict[int, tuple[str, int]]
                 continue
             for s in mine:
                 eport = next((p["port"] for p in s.get("ports") or [] if p.get("name", "") == port.get("name", "")), None)
-                for ep in s.get("endpoints") or []:
-                    if ep.get("conditions", {}).get("ready") is False:
-                        continue
-                    addr = next((a for a in ep.get("addresses", []) if a in node_ips), None)
-                    if addr and eport:
+                ready = [a for ep in s.get("endpoints") or [] if ep.get("conditions", {}).get("ready") is not False
+                         for a in ep.get("addresses", [])]
+                for addr in sorted(ready, key=lambda a: (a not in node_ips, a)):
+                    if eport and port["nodePort"] not in out:
                         out[port["nodePort"]] = (addr, eport)
     return out
 
@@ -773,7 +816,7 @@ def has_listener(target: tuple[str, int]) -> bool:
 
 def cmd_forwarder(args) -> int:
     """Inside the namespace: open <every node IP>:<nodePort> for each NodePort Service whose
-    endpoint is a node IP with a real listener (the API server), as kube-proxy would."""
+    endpoint has a real listener (the API server, a Pod the lab runs), as kube-proxy would."""
     root = state_dir()
     _, c = _cluster(root, args.cluster)
     api = Api(root / c["name"] / "nodeport-forwarder.kubeconfig")
@@ -802,14 +845,31 @@ def cmd_forwarder(args) -> int:
         time.sleep(1)
 
 
+def cmd_pod_runner(args) -> int:
+    """Inside the namespace: run the Pods whose images the lab has built (podrunner.py)."""
+    root = state_dir()
+    st, c = _cluster(root, args.cluster)
+    build = Path(st["bin_dir"]).parent
+    images = json.loads((build / "images.json").read_text()) if (build / "images.json").exists() else {}
+    runner = podrunner.Runner(Api(root / c["name"] / "pod-runner.kubeconfig"), c, root, images,
+                              build / "cilium-crds", str(Path(__file__).resolve()),
+                              lambda *a, check=True: sh(*a, check=check))
+    print(f"pod-runner: images {sorted(images)}", flush=True)
+    return podrunner.run_forever(runner)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("up", "down", "status", "env"):
         p = sub.add_parser(name)
         p.add_argument("--clusters", type=int, default=int(os.environ.get("CLUSTERS") or DEFAULT_CLUSTERS))
-    for name in ("stop-apiserver", "start-apiserver", "_forwarder"):
+    for name in ("stop-apiserver", "start-apiserver", "_forwarder", "_pod_runner"):
         sub.add_parser(name).add_argument("cluster")
+    sub.add_parser("_container").add_argument("spec")
+    p = sub.add_parser("_pause")
+    p.add_argument("cluster")
+    p.add_argument("pod")
     args = ap.parse_args()
     if len(HOST_IF) > 15 or not NET_PREFIX.count(".") == 1:
         raise SystemExit("LAB_NETNS must be at most 14 characters and LAB_NET_PREFIX look like 172.30")
@@ -819,7 +879,9 @@ def main() -> int:
         raise SystemExit("--clusters must be 1..254")
     return {"up": cmd_up, "down": cmd_down, "status": cmd_status, "env": cmd_env,
             "stop-apiserver": cmd_stop_apiserver, "start-apiserver": cmd_start_apiserver,
-            "_forwarder": cmd_forwarder}[args.cmd](args)
+            "_forwarder": cmd_forwarder, "_pod_runner": cmd_pod_runner,
+            "_container": lambda a: podrunner.run_container(a.spec), "_pause": lambda a: podrunner.run_pause(),
+            }[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ import (
 func init() { register("cilium", exportCilium) }
 
 // exportCilium unpacks cilium-<version>.tgz from the embedded chart repository. The
-// archive's top-level "cilium/" directory becomes <out>/cilium.
+// archive's top-level "cilium/" directory becomes <out>/cilium-<version>: the lab's current
+// chart (<out>/cilium) comes from the cilium/cilium module itself (build.py).
 func exportCilium(out string) error {
 	if *ciliumVersion == "" {
 		return fmt.Errorf("-cilium-version is required")
@@ -27,7 +28,7 @@ func exportCilium(out string) error {
 	if err != nil {
 		return err
 	}
-	dest := filepath.Join(out, "cilium")
+	dest := filepath.Join(out, "cilium-"+*ciliumVersion)
 	if err := os.RemoveAll(dest); err != nil {
 		return err
 	}

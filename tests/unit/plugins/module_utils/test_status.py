@@ -16,15 +16,20 @@ from .test_topology import GROUPS, demo
 
 
 def converged():
+    synced = {"cluster01": "synced", "cluster02": "synced"}
     return {
         "cluster01": Observed(cilium_cluster_name="cluster01", cilium_cluster_id="1", cilium_peers=["cluster02"],
                               cilium_ca_fingerprint="aa", istio_remote_secrets=["cluster03", "cluster04"],
-                              gateway_addresses=["nodePort 31443"]),
+                              gateway_addresses=["nodePort 31443"], kvstoremesh_remotes={"cluster02": True},
+                              istiod_remotes={"cluster03": "synced", "cluster04": "synced"}),
         "cluster02": Observed(cilium_cluster_name="cluster02", cilium_cluster_id="2", cilium_peers=["cluster01"],
-                              cilium_ca_fingerprint="aa", istio_remote_secrets=["cluster03", "cluster04"]),
+                              cilium_ca_fingerprint="aa", istio_remote_secrets=["cluster03", "cluster04"],
+                              kvstoremesh_remotes={"cluster01": True},
+                              istiod_remotes={"cluster03": "synced", "cluster04": "synced"}),
         "cluster03": Observed(kosmos_clusters={"cluster03": "p2p", "cluster04": "p2p"},
-                              istio_remote_secrets=["cluster01", "cluster02"], gateway_addresses=["192.0.2.7:15443"]),
-        "cluster04": Observed(istio_remote_secrets=["cluster01", "cluster02"]),
+                              istio_remote_secrets=["cluster01", "cluster02"], gateway_addresses=["192.0.2.7:15443"],
+                              istiod_remotes=dict(synced)),
+        "cluster04": Observed(istio_remote_secrets=["cluster01", "cluster02"], istiod_remotes=dict(synced)),
     }
 
 
@@ -39,6 +44,59 @@ def test_converged_topology_is_healthy():
     assert status["clusters"]["cluster03"]["kosmos"]["network_type"] == "p2p"
     assert {(link["from"], link["to"], link["status"]) for link in status["links"]} == {
         ("cluster01", "cluster02", "ok"), ("cluster03", "cluster04", "ok"), ("net-a", "net-b", "ok")}
+    assert status["connected"] is True
+    assert status["clusters"]["cluster01"]["connection"]["cilium"]["connected"] == ["cluster02"]
+    assert status["clusters"]["cluster03"]["connection"]["istio"]["connected"] == ["cluster01", "cluster02"]
+
+
+def test_a_peer_kvstoremesh_reports_not_ready_is_not_connected_even_with_every_object_in_place():
+    observed = converged()
+    observed["cluster02"].kvstoremesh_remotes = {"cluster01": False}
+    status = status_of(observed)
+    link = next(x for x in status["links"] if x["group"] == "net-a")
+    assert (link["status"], link["connection"]) == ("not connected", "not connected")
+    assert "kvstoremesh reports cluster01 not ready" in link["reason"]
+    assert status["connected"] is False and not status["healthy"]
+    assert any("NOT CONNECTED" in line for line in render_table(status))
+
+
+def test_a_peer_kvstoremesh_does_not_know_is_not_connected():
+    observed = converged()
+    observed["cluster01"].kvstoremesh_remotes = {}
+    status = status_of(observed)
+    verdict = status["clusters"]["cluster01"]["connection"]["cilium"]
+    assert verdict["state"] == "not connected" and verdict["not_connected"] == ["cluster02"]
+    assert "cluster02 not reported" in verdict["reason"]
+
+
+def test_a_component_that_cannot_be_read_is_unknown_never_ok():
+    observed = converged()
+    observed["cluster02"].kvstoremesh_remotes = None
+    observed["cluster02"].kvstoremesh_reason = "no Running kvstoremesh Pod (k8s-app=clustermesh-apiserver)"
+    observed["cluster04"].istiod_remotes = None
+    observed["cluster04"].istiod_reason = "istiod metrics not readable: 503"
+    status = status_of(observed)
+    links = {(x["from"], x["to"]): x for x in status["links"]}
+    assert links[("cluster01", "cluster02")]["status"] == "unknown"
+    assert "no Running kvstoremesh Pod" in links[("cluster01", "cluster02")]["reason"]
+    assert links[("net-a", "net-b")]["status"] == "unknown"
+    assert "istiod metrics not readable" in links[("net-a", "net-b")]["reason"]
+    assert status["connected"] is None
+    assert "kvstoremesh ?" in "\n".join(render_table(status))
+    assert 'stroke="#757575"' in render_svg(status) or "#757575" in render_svg(status)
+
+
+def test_istiod_that_does_not_sync_a_remote_cluster_disconnects_the_groups():
+    observed = converged()
+    observed["cluster01"].istiod_remotes = {"cluster03": "synced", "cluster04": "timeout"}
+    status = status_of(observed)
+    link = next(x for x in status["links"] if x["group"] is None)
+    assert link["status"] == "not connected"
+    assert "istiod reports cluster04 timeout" in link["reason"]
+    # A remote cluster istiod still has while the inventory removed it is named too.
+    observed["cluster01"].istiod_remotes = {"cluster03": "synced", "cluster04": "synced", "cluster09": "synced"}
+    verdict = status_of(observed)["clusters"]["cluster01"]["connection"]["istio"]
+    assert verdict["unexpected"] == ["cluster09"] and verdict["state"] == "connected"
 
 
 def test_missing_and_stale_peers_are_drift():
@@ -83,7 +141,7 @@ def test_table_and_svg_render_every_cluster_and_group():
     table = render_table(status)
     assert table[0].split()[0] == "CLUSTER"
     assert sum(1 for line in table if line.startswith("cluster0")) == 4
-    assert table[-1] == "overall: healthy"
+    assert table[-1] == "overall: healthy; components report: every link connected"
     svg = render_svg(status, note="simulated Pods")
     root = ET.fromstring(svg)
     text = " ".join(node.text or "" for node in root.iter("{http://www.w3.org/2000/svg}text"))
