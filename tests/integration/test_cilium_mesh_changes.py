@@ -4,6 +4,7 @@ before any Helm call (duplicate ID, overlapping Pod CIDR, a node with an old ker
 from __future__ import annotations
 
 import pytest
+from test_mesh_control_planes import kvstoremesh, wait_for  # pylint: disable=import-error
 
 from test_cilium_mesh import (  # pylint: disable=import-error
     INVENTORIES,
@@ -25,11 +26,16 @@ def three_then_two(lab):
     try:
         joined = playbook("cilium_mesh.yml", LAB + [INVENTORIES / "cilium3"])
         state3 = {c: mesh_state(lab, c) for c in NET_A + ("cluster03",)} if joined.returncode == 0 else {}
+        # What each real kvstoremesh reports once the role's run (it waits for them) is over.
+        remotes3 = {c: kvstoremesh(lab, c) for c in NET_A + ("cluster03",)} if joined.returncode == 0 else {}
         left = playbook("cilium_mesh.yml", LAB)
         state2 = {c: mesh_state(lab, c) for c in NET_A} if left.returncode == 0 else {}
+        remotes2 = {c: wait_for(lambda c=c: (lambda r: r if "cluster03" not in r else None)(kvstoremesh(lab, c)),
+                                60, "%s's kvstoremesh drops cluster03" % c) for c in NET_A} if left.returncode == 0 else {}
     finally:
         uninstalled = helm_uninstall(lab, "cluster03")
-    return {"joined": joined, "state3": state3, "left": left, "state2": state2, "uninstalled": uninstalled}
+    return {"joined": joined, "state3": state3, "left": left, "state2": state2, "uninstalled": uninstalled,
+            "remotes3": remotes3, "remotes2": remotes2}
 
 
 @pytest.mark.lab
@@ -42,6 +48,12 @@ def test_third_cluster_joins_every_peer_with_the_same_ca(three_then_two):
     assert state["cluster03"]["peers"] == ["cluster01", "cluster02"]
     assert (state["cluster03"]["name"], state["cluster03"]["id"]) == ("cluster03", "3")
     assert len({s["ca"] for s in state.values()}) == 1
+    remotes = three_then_two["remotes3"]
+    for here in NET_A + ("cluster03",):
+        peers = sorted(set(NET_A + ("cluster03",)) - {here})
+        assert sorted(remotes[here]) == peers, remotes[here]
+        assert all(remotes[here][p]["ready"] for p in peers), remotes[here]
+    assert remotes["cluster01"]["cluster03"]["config"]["cluster-id"] == 3
 
 
 @pytest.mark.lab
@@ -50,6 +62,10 @@ def test_removing_the_third_cluster_drops_it_on_every_peer(three_then_two):
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
     assert three_then_two["state2"]["cluster01"]["peers"] == ["cluster02"]
     assert three_then_two["state2"]["cluster02"]["peers"] == ["cluster01"]
+    # Out of the group, cluster03 is no remote cluster at all for the real kvstoremesh.
+    assert set(three_then_two["remotes2"]["cluster01"]) == {"cluster02"}
+    assert set(three_then_two["remotes2"]["cluster02"]) == {"cluster01"}
+    assert three_then_two["remotes2"]["cluster01"]["cluster02"]["ready"]
     assert three_then_two["uninstalled"].returncode == 0, three_then_two["uninstalled"].stderr
 
 

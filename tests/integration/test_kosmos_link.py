@@ -35,8 +35,8 @@ def manifest_source():
     """The CRDs the lab exports from the pinned Kosmos module, or KOSMOS_MANIFEST_SOURCE.
 
     When neither holds them (the module proxy reachable here refuses the Kosmos module), the
-    lab's stand-in CRDs are used and a warning says so in the test summary: the run then proves
-    what the role writes and reads back through a real API server, not Kosmos's field schema.
+    lab's stand-in CRDs are used and a warning says so in the test summary: their field schema is
+    written from Kosmos v0.5.5's API types, not exported from the module.
     """
     given = os.environ.get("KOSMOS_MANIFEST_SOURCE")
     candidates = [given] if given else sorted(
@@ -203,6 +203,24 @@ def test_switch_to_gateway(joined_p2p, api, lab):
     assert_ok(playbook("kosmos-p2p", "-e", "kosmos_network_type=gateway"))
     assert_ok(playbook("kosmos-p2p", "-e", "kosmos_network_type=gateway"), changed=0)
     expect_clusters(api, lab, {"cluster03": ("gateway", {}), "cluster04": ("gateway", {})})
+
+
+def test_lab_api_server_rejects_a_misspelled_or_wrong_kosmos_field(joined_p2p, api):
+    """The CRDs carry Kosmos v0.5.5's field schema: what a role writes wrong fails at the API server."""
+    from kubernetes.client.rest import ApiException
+    custom = api.custom("cluster03")
+    body = {"apiVersion": "kosmos.io/v1alpha1", "kind": "Cluster", "metadata": {"name": "schema-probe"},
+            "spec": {"kubeconfig": base64.b64encode(b"{}").decode(),
+                     "clusterLinkOptions": {"enable": True, "networkTyp": "p2p"}}}
+    with pytest.raises(ApiException) as err:
+        # Strict is what kubectl and server-side apply ask for; without it the field is pruned.
+        custom.create_cluster_custom_object("kosmos.io", "v1alpha1", "clusters", body, field_validation="Strict")
+    assert err.value.status == 422 and "networkTyp" in str(err.value.body)
+    body["spec"]["clusterLinkOptions"] = {"enable": True, "networkType": "vxlan"}
+    with pytest.raises(ApiException) as err:
+        custom.create_cluster_custom_object("kosmos.io", "v1alpha1", "clusters", body)
+    assert err.value.status == 422 and "networkType" in str(err.value.body)
+    assert "schema-probe" not in api.kosmos_clusters()
 
 
 def test_overlapping_cidrs_without_global_map_are_refused_before_any_change(api):

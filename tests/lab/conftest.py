@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,11 +56,41 @@ class Lab:
     state_dir: Path
     netns: str
     clusters: dict[str, Cluster]
+    bin_dir: Path | None = None
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run a lab.py command (up, down, status, stop-apiserver ...)."""
         return subprocess.run([sys.executable, str(LAB_PY), *args], check=check, text=True,
                               capture_output=True, timeout=900)
+
+    def real_pods(self, cluster: str) -> list[dict]:
+        """The Pods the lab runs for real in ``cluster``, as its pod runner reports them."""
+        f = self.state_dir / cluster / "pods.json"
+        return json.loads(f.read_text())["pods"] if f.exists() else []
+
+    def real_pod(self, cluster: str, prefix: str, timeout: float = 180) -> dict:
+        """The Pod ``<namespace>/<prefix>...`` once every one of its containers runs."""
+        deadline = time.monotonic() + timeout
+        seen = None
+        while time.monotonic() < deadline:
+            for pod in self.real_pods(cluster):
+                seen = pod if pod["pod"].startswith(prefix) else seen
+                if pod["pod"].startswith(prefix) and pod["pause_pid"] and all(
+                        c["state"] == "running" or (c["init"] and c["state"] == "completed") for c in pod["containers"]):
+                    return pod
+            time.sleep(1)
+        raise AssertionError(f"{cluster}: no running Pod {prefix}* after {timeout:.0f}s; last seen: {seen}")
+
+    def in_pod(self, cluster: str, prefix: str, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run a lab binary in the network of a Pod the lab runs (what kubectl exec would reach)."""
+        pod = self.real_pod(cluster, prefix)
+        return subprocess.run(["nsenter", f"--net=/proc/{pod['pause_pid']}/ns/net", "--", *argv],
+                              text=True, capture_output=True, timeout=timeout, check=False)
+
+    def in_netns(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run a command inside the lab's network namespace (it routes to the Pods the lab runs)."""
+        return subprocess.run(["ip", "netns", "exec", self.netns, *argv], text=True, capture_output=True,
+                              timeout=timeout, check=False)
 
 
 def _describe() -> Lab:
@@ -71,7 +102,8 @@ def _describe() -> Lab:
                            network_group=c["network_group"], nodes=c["nodes"])
         for c in st["clusters"]
     }
-    return Lab(state_dir=Path(st["state_dir"]), netns=st.get("netns", "mci-lab"), clusters=clusters)
+    return Lab(state_dir=Path(st["state_dir"]), netns=st.get("netns", "mci-lab"), clusters=clusters,
+               bin_dir=Path(st["bin_dir"]) if st.get("bin_dir") else None)
 
 
 @pytest.fixture(scope="session")

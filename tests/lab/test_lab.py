@@ -221,3 +221,67 @@ def test_status_names_a_stopped_component_and_down_leaves_nothing(lab, tmp_path)
         run("down", check=False)
     # The shared lab was not touched.
     assert lab.run("status", check=False).returncode == 0
+
+
+# ---- Pods backed by real processes (tools/lab/podrunner.py) ------------------------------------
+
+ETCD_IMAGE = "quay.io/cilium/clustermesh-apiserver:v1.20.2"  # the image whose files the lab has built
+
+
+@pytest.fixture
+def real_pod_namespace(lab):
+    from kubernetes import client
+    c = lab.clusters["cluster02"]
+    core = client.CoreV1Api(c.api_client())
+    ns = f"lab-real-{uuid.uuid4().hex[:6]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    yield c, core, ns
+    core.delete_namespace(ns)
+    _wait(lambda: not any(p["pod"].startswith(ns + "/") for p in lab.real_pods(c.name)), 60,
+          "the pod runner stops the namespace's Pods")
+
+
+def test_a_pod_of_a_built_image_runs_its_spec_for_real(lab, real_pod_namespace):
+    """Command, args with $(VAR) from a fieldRef, a mounted ConfigMap: the process listens where they say."""
+    c, core, ns = real_pod_namespace
+    core.create_namespaced_config_map(ns, {"metadata": {"name": "etcd"}, "data": {
+        "etcd.yaml": "name: from-configmap\ndata-dir: /var/run/etcd/data\n"
+                     "listen-client-urls: http://0.0.0.0:23799\nadvertise-client-urls: http://127.0.0.1:23799\n"}})
+    core.create_namespaced_pod(ns, {"metadata": {"name": "etcd"}, "spec": {"containers": [{
+        "name": "etcd", "image": ETCD_IMAGE, "command": ["/usr/bin/etcd"],
+        "args": ["--config-file=$(CONFIG_DIR)/etcd.yaml"],
+        "env": [{"name": "CONFIG_DIR", "value": "/etc/etcd-config"}],
+        "volumeMounts": [{"name": "config", "mountPath": "/etc/etcd-config", "readOnly": True},
+                         {"name": "data", "mountPath": "/var/run/etcd"}]}],
+        "volumes": [{"name": "config", "configMap": {"name": "etcd"}}, {"name": "data", "emptyDir": {}}]}})
+    pod = lab.real_pod(c.name, f"{ns}/etcd", timeout=90)
+    pod_ip = core.read_namespaced_pod("etcd", ns).status.pod_ip
+    assert pod["ip"] == pod_ip and ipaddress.ip_address(pod_ip) in ipaddress.ip_network(c.pod_cidr)
+
+    # Through the API server's Pod proxy, as status reads a component's metrics port.
+    def version():
+        try:
+            return core.connect_get_namespaced_pod_proxy_with_path("etcd:23799", ns, "version",
+                                                                   _preload_content=False).data
+        except Exception:  # noqa: BLE001 - not listening yet
+            return None
+    assert b"etcdserver" in _wait(version, 60, "etcd answers on the port its ConfigMap names")
+    # The rest of the Pod CIDR stays unreachable in the lab namespace; the Pod IP does not.
+    assert lab.in_netns("python3", "-c", f"import socket; socket.create_connection(('{pod_ip}', 23799), 3)").returncode == 0
+
+
+def test_lab_status_names_a_crashing_container_and_the_runner_restarts_it(lab, real_pod_namespace):
+    c, core, ns = real_pod_namespace
+    core.create_namespaced_pod(ns, {"metadata": {"name": "crash"}, "spec": {"containers": [{
+        "name": "bad", "image": ETCD_IMAGE, "args": ["no-such-command"]}]}})
+
+    def crashed():
+        pods = [p for p in lab.real_pods(c.name) if p["pod"] == f"{ns}/crash"]
+        return pods and pods[0]["containers"][0]["restarts"] >= 1 and pods[0]["containers"][0]
+    container = _wait(crashed, 90, "the crashing container is restarted")
+    assert container["last_exit_code"] not in (0, None)
+    run = lab.run("status", check=False)
+    assert run.returncode == 1
+    assert f"{c.name}: Pod {ns}/crash container bad crashed" in run.stdout
+    core.delete_namespaced_pod("crash", ns)
+    _wait(lambda: lab.run("status", check=False).returncode == 0, 60, "lab status is clean once the Pod is gone")

@@ -778,6 +778,12 @@ class Listener:
             threading.Thread(target=_pump, args=(upstream, conn), daemon=True).start()
 
     def close(self) -> None:
+        # shutdown() wakes the thread blocked in accept(); a bare close() would leave the port bound
+        # until that accept returned, and the next target of the nodePort could not listen on it.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
 
 

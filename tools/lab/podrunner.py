@@ -525,6 +525,8 @@ class Sandbox:
                     "waiting": c.waiting, "pid": c.proc.pid if c.proc and c.proc.poll() is None else None,
                     "image": c.spec["image"], "log": str(self.dir / "logs" / f"{c.name}.log")}
         return {"pod": self.key, "uid": self.uid, "ip": self.ip, "node": self.pod["spec"]["nodeName"],
+                # `nsenter --net=/proc/<pause_pid>/ns/net` runs a command in the Pod's network, as exec would.
+                "pause_pid": self.pause.pid if self.pause and self.pause.poll() is None else None,
                 "problem": self.problem, "containers": [one(c) for c in self.inits + self.containers],
                 "version_note": self.runner.version_note(self.pod)}
 

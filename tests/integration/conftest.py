@@ -1,0 +1,18 @@
+"""Fixtures shared by the lab-backed suites.
+
+``site_converged`` runs ``playbooks/site.yml`` on the lab's demo topology once per test session;
+every suite that needs a converged demo lab starts from it instead of converging again. Suites
+that change the lab restore it before they end (their own teardown says how).
+"""
+
+from __future__ import annotations
+
+import pytest
+from site_helpers import run_site  # pylint: disable=import-error
+
+
+@pytest.fixture(scope="session")
+def site_converged(lab, tmp_path_factory):
+    """(output directory with status.json, stdout) of site.yml on the demo topology."""
+    out = tmp_path_factory.mktemp("site")
+    return out, run_site(out)
