@@ -79,7 +79,10 @@ recorded:
   returned: always
   type: dict
 clusters:
-  description: Per cluster, its group, whether Istio is installed, and its remote secrets.
+  description: >-
+    Per cluster, its group, whether Istio is installed, its remote secrets, and C(connection): which remote
+    clusters istiod reports synced (read from its metrics port through the Pod proxy; C(unknown) with the
+    reason when istiod cannot be read, never connected).
   returned: always
   type: dict
   sample:
@@ -93,6 +96,7 @@ clusters:
       unmanaged: []
       mesh_networks: [net-a, net-b]
       control_planes: [istiod]
+      connection: {component: istiod, state: connected, connected: [cluster03, cluster04], not_connected: []}
 drift:
   description: The changes that would bring the joined groups back in line (cluster, kind, name, action, reason).
   returned: always
@@ -124,6 +128,19 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s impor
     KUBERNETES_IMPORT_ERROR,
     ClusterError,
 )
+from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import verdict
+from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import istiod_report
+
+SECRET_PREFIX = "istio-remote-secret-"
+
+
+def connection(access, entry, namespace):
+    """istiod's verdict on the remote clusters this cluster should have (its remote secrets as planned)."""
+    planned = [s for s in (entry.get("remote_secrets") or []) + (entry.get("missing") or [])
+               if s not in (entry.get("stale") or [])]
+    expected = [s[len(SECRET_PREFIX):] for s in planned if s.startswith(SECRET_PREFIX)]
+    reported, reason = istiod_report(access.api, namespace, 10) if entry.get("istio") else (None, "Istio is not installed")
+    return verdict("istiod", expected, reported, reason, good="synced")
 
 
 def main() -> None:
@@ -143,8 +160,12 @@ def main() -> None:
     options = dict(module.params)
     try:
         specs = clusters_from_params(module.params["clusters"])
-        observed = observe_all({name: ClusterAccess(spec, options) for name, spec in specs.items()})
+        access = {name: ClusterAccess(spec, options) for name, spec in specs.items()}
+        observed = observe_all(access)
         report = info(specs, observed, options)
+        for name, entry in report["clusters"].items():
+            if name in access:
+                entry["connection"] = connection(access[name], entry, module.params["namespace"])
     except InterconnectError as err:
         module.fail_json(msg=str(err), problems=[p.as_dict() for p in err.problems])
     except ClusterError as err:

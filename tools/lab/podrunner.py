@@ -207,6 +207,13 @@ class Volumes:
             out[it["path"]] = (keys[it["key"]], it.get("mode", mode))
         return out
 
+    def _object_files(self, kind: str, ref: dict, mode: int) -> dict[str, tuple[bytes, int]]:
+        """The keys of a Secret or ConfigMap as files (``ref``: name, items, optional)."""
+        optional = ref.get("optional", False)
+        obj = self._get(kind, ref["name"], optional)
+        return self._items(self._keys(obj, kind == "secrets"), ref.get("items"), mode,
+                           f"{kind[:-1]} {ref['name']}", optional or obj is None)
+
     def token(self, sa: str, audience: str | None, seconds: int) -> bytes:
         key = (sa, audience or "", seconds)
         cached = self.tokens.get(key)
@@ -228,17 +235,10 @@ class Volumes:
         if "emptyDir" in vol:
             return None
         if "secret" in vol:
-            s = vol["secret"]
-            opt = s.get("optional", False)
-            obj = self._get("secrets", s["secretName"], opt)
-            return self._items(self._keys(obj, True), s.get("items"), s.get("defaultMode", 0o644),
-                               f"secret {s['secretName']}", opt or obj is None)
+            return self._object_files("secrets", dict(vol["secret"], name=vol["secret"]["secretName"]),
+                                      vol["secret"].get("defaultMode", 0o644))
         if "configMap" in vol:
-            c = vol["configMap"]
-            opt = c.get("optional", False)
-            obj = self._get("configmaps", c["name"], opt)
-            return self._items(self._keys(obj, False), c.get("items"), c.get("defaultMode", 0o644),
-                               f"configmap {c['name']}", opt or obj is None)
+            return self._object_files("configmaps", vol["configMap"], vol["configMap"].get("defaultMode", 0o644))
         if "downwardAPI" in vol:
             d = vol["downwardAPI"]
             return {it["path"]: (field_value(self.pod, it["fieldRef"]["fieldPath"]).encode(),
@@ -249,17 +249,9 @@ class Volumes:
             out: dict[str, tuple[bytes, int]] = {}
             for src in p.get("sources", []):
                 if "secret" in src:
-                    s = src["secret"]
-                    opt = s.get("optional", False)
-                    obj = self._get("secrets", s["name"], opt)
-                    out.update(self._items(self._keys(obj, True), s.get("items"), mode, f"secret {s['name']}",
-                                           opt or obj is None))
+                    out.update(self._object_files("secrets", src["secret"], mode))
                 elif "configMap" in src:
-                    c = src["configMap"]
-                    opt = c.get("optional", False)
-                    obj = self._get("configmaps", c["name"], opt)
-                    out.update(self._items(self._keys(obj, False), c.get("items"), mode, f"configmap {c['name']}",
-                                           opt or obj is None))
+                    out.update(self._object_files("configmaps", src["configMap"], mode))
                 elif "serviceAccountToken" in src:
                     t = src["serviceAccountToken"]
                     sa = self.pod["spec"].get("serviceAccountName") or "default"

@@ -19,18 +19,11 @@ import yaml
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kosmos as kosmos
 
+from .test_kosmos import DEFAULTS
+
 REPO = pathlib.Path(__file__).resolve().parents[4]
 STANDIN = REPO / "tools" / "lab" / "standin" / "kosmos" / "crds.yaml"
 
-DEFAULTS = {
-    "kosmos_network_type": "gateway",
-    "kosmos_host_cluster": None,
-    "kosmos_cni": "calico",
-    "kosmos_default_nic": "*",
-    "kosmos_ip_family": "auto",
-    "kosmos_bridge_cidrs": {"ip": "220.0.0.0/8", "ip6": "9480::/16"},
-    "kosmos_local_cidrs": {"ip": "210.0.0.0/8", "ip6": "9470::/16"},
-}
 
 
 def load_crds() -> t.Dict[str, t.Dict[str, t.Any]]:

@@ -64,3 +64,26 @@ def test_observe_reads_peer_keys_only(monkeypatch):
     result = cilium_mesh_info.observe("cluster01", {}, "kube-system")
     assert result == {"config": {"cluster-name": "cluster01", "cluster-id": "1"}, "peers": ["cluster02"],
                       "ca_fingerprint": None}
+
+
+def test_connection_waits_for_kvstoremesh_and_fails_when_asked(capsys, monkeypatch):
+    observed = {"cluster01": seen("cluster01", 1, ["cluster02"]), "cluster02": seen("cluster02", 2, ["cluster01"])}
+    reads = {"cluster01": [({"cluster02": False}, None), ({"cluster02": True}, None)],
+             "cluster02": [({"cluster01": True}, None)]}
+    monkeypatch.setattr(cilium_mesh_info, "api_client", lambda name, kubeconfig, context: name)
+    monkeypatch.setattr(cilium_mesh_info, "kvstoremesh_report",
+                        lambda api, namespace, timeout: reads[api].pop(0) if len(reads[api]) > 1 else reads[api][0])
+    monkeypatch.setattr(cilium_mesh_info.time, "sleep", lambda seconds: None)
+    code, result = run({"clusters": CLUSTERS, "wait_connected": 30, "fail_on_not_connected": True}, capsys, observed,
+                       monkeypatch)
+    assert code == 0 and result["connected"] is True
+    assert result["clusters"]["cluster01"]["connection"]["connected"] == ["cluster02"]
+    # A kvstoremesh that never reports its peer, and one that cannot be read.
+    reads.update({"cluster01": [({}, None)], "cluster02": [(None, "no Running kvstoremesh Pod")]})
+    code, result = run({"clusters": CLUSTERS, "fail_on_not_connected": True}, capsys, observed, monkeypatch)
+    assert code == 1 and result["connected"] is False
+    assert "does not report every peer ready on cluster01, cluster02" in result["msg"]
+    assert "cluster01: kvstoremesh not connected: cluster02 not reported" in result["report"]
+    assert result["clusters"]["cluster02"]["connection"]["state"] == "unknown"
+    code, result = run({"clusters": CLUSTERS}, capsys, observed, monkeypatch)
+    assert code == 0 and result["connected"] is False  # reported, not fatal, unless asked

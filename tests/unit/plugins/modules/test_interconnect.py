@@ -17,11 +17,23 @@ def clusters(monkeypatch):
     lab = {name: FakeCluster(name, i) for i, name in enumerate(["cluster01", "cluster02", "cluster03", "cluster04"], 1)}
 
     def factory(spec, options):
-        return FakeAccess(lab[spec.name], spec)
+        access = FakeAccess(lab[spec.name], spec)
+        access.api = lab[spec.name]  # the in-memory cluster also stands for its istiod
+        return access
 
     monkeypatch.setattr(interconnect, "ClusterAccess", factory)
     monkeypatch.setattr(interconnect_info, "ClusterAccess", factory)
+    # What each istiod reports: every remote cluster it has a secret for is synced, unless a test says otherwise.
+    monkeypatch.setattr(interconnect_info, "istiod_report", istiod_report)
     return lab
+
+
+def istiod_report(cluster, namespace, timeout):
+    """(remote -> state, reason) as a real istiod would report: synced for each remote secret, or what a test set."""
+    if getattr(cluster, "istiod", None) is not None:
+        return cluster.istiod
+    prefix = "istio-remote-secret-"
+    return {name[len(prefix):]: "synced" for name in cluster.secrets if name.startswith(prefix)}, None
 
 
 def call(module, args, capsys):
@@ -70,3 +82,18 @@ def test_info_reports_drift_after_a_secret_is_deleted(clusters, capsys):
     assert result["clusters"]["cluster02"]["missing"] == ["istio-remote-secret-cluster03"]
     assert result["drift"] == [{"cluster": "cluster02", "kind": "Secret", "name": "istio-remote-secret-cluster03",
                                 "action": "create", "reason": "peer cluster03 of group net-b"}]
+
+
+def test_info_reports_what_istiod_says(clusters, capsys, monkeypatch):
+    call(interconnect, {"clusters": params(), "groups": ["net-a", "net-b"]}, capsys)
+    code, result = call(interconnect_info, {"clusters": params()}, capsys)
+    assert code == 0
+    assert result["clusters"]["cluster01"]["connection"]["state"] == "connected"
+    assert result["clusters"]["cluster01"]["connection"]["connected"] == ["cluster03", "cluster04"]
+    clusters["cluster01"].istiod = ({"cluster03": "synced", "cluster04": "timeout"}, None)
+    clusters["cluster02"].istiod = (None, "no Running istiod Pod (app=istiod) in namespace istio-system")
+    code, result = call(interconnect_info, {"clusters": params()}, capsys)
+    assert result["clusters"]["cluster01"]["connection"]["not_connected"] == ["cluster04"]
+    assert result["clusters"]["cluster01"]["connection"]["reason"] == "cluster04 timeout"
+    assert result["clusters"]["cluster02"]["connection"]["state"] == "unknown"
+    assert "no Running istiod Pod" in result["clusters"]["cluster02"]["connection"]["reason"]
