@@ -1,0 +1,72 @@
+"""The values the cilium role renders, through `helm template` of both chart generations the lab exports.
+
+Chart 1.20.2 (the role's default, from the cilium/cilium module) reads clustermesh.config.clusters
+as a map; charts before 1.19 (1.18.7 from cilium/charts) only as a list. For each, the rendered
+`cilium-kvstoremesh` and `cilium-clustermesh` Secrets must name exactly the peers of the group,
+at their port, with the peer IPs the chart resolves the peer name to.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+
+import pytest
+import yaml
+
+from ansible_collections.multicloud.interconnect.plugins.module_utils import _cilium as c
+
+pytestmark = pytest.mark.lab
+
+SETTINGS = {"service_type": "NodePort", "node_port_base": 32000, "max_connected_clusters": 255,
+            "ipam_mode": "cluster-pool", "pod_cidrs": ["10.244.0.0/16"]}
+
+
+def members():
+    nodes = lambda i: [{"status": {"addresses": [{"type": "InternalIP", "address": "172.30.%d.1%d" % (i, k)}]}}  # noqa: E731
+                       for k in range(2)]
+    return [c.member("cluster%02d" % i, {"cluster_id": i, "cluster_network_group": "net-a"}, SETTINGS, nodes(i), None)
+            for i in (1, 2, 3)]
+
+
+def template(lab, chart_dir, values, expect=0):
+    path = lab.state_dir / ("values-%s.json" % os.path.basename(chart_dir))
+    path.write_text(json.dumps(values))
+    run = subprocess.run([str(lab.bin_dir / "helm"), "template", "cilium", str(chart_dir), "-n", "kube-system",
+                          "-f", str(path), "--show-only", "templates/clustermesh-config/kvstoremesh-secret.yaml",
+                          "--show-only", "templates/clustermesh-config/clustermesh-secret.yaml"],
+                         text=True, capture_output=True, timeout=120, check=False)
+    assert run.returncode == expect, run.stderr[-3000:]
+    if expect:
+        return run.stderr
+    return {d["metadata"]["name"]: d for d in yaml.safe_load_all(run.stdout) if d}
+
+
+@pytest.mark.parametrize("chart, version, fmt", [("cilium", "1.20.2", "map"), ("cilium-1.18.7", "1.18.7", "list")])
+def test_peers_reach_the_rendered_secrets(lab, chart, version, fmt):
+    chart_dir = lab.bin_dir.parent / "charts" / chart
+    assert yaml.safe_load((chart_dir / "Chart.yaml").read_text())["version"] == version
+    mesh = members()
+    rendered = c.render(mesh[0], mesh, SETTINGS, None, None, version)
+    assert rendered["format"] == fmt
+    secrets = template(lab, chart_dir, rendered["values"])
+    kvstoremesh = {k: base64.b64decode(v).decode() for k, v in (secrets["cilium-kvstoremesh"].get("data") or {}).items()}
+    peers = {k: yaml.safe_load(v) for k, v in kvstoremesh.items() if "endpoints:" in v}
+    assert sorted(peers) == ["cluster02", "cluster03"]
+    assert peers["cluster02"]["endpoints"] == ["https://cluster02.mesh.cilium.io:32002"]
+    if fmt == "map":
+        # 1.20 carries the peer IPs in the file; 1.18 put them in the Deployment's hostAliases.
+        assert peers["cluster03"]["cilium-host-aliases"] == [
+            {"hostname": "cluster03.mesh.cilium.io", "ips": ["172.30.3.10", "172.30.3.11"]}]
+    agents = secrets["cilium-clustermesh"].get("data") or {}
+    assert {k for k in agents if "." not in k} >= {"cluster02", "cluster03"}
+
+
+def test_the_older_chart_refuses_the_map_format(lab):
+    """Why the role renders by chart version: chart 1.18.7's schema wants the list."""
+    mesh = members()
+    values = c.render(mesh[0], mesh, SETTINGS, None, None, "1.20.2")["values"]
+    error = template(lab, lab.bin_dir.parent / "charts" / "cilium-1.18.7", values, expect=1)
+    assert "/clustermesh/config/clusters" in error and "want array" in error
