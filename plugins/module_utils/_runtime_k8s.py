@@ -55,8 +55,8 @@ def read_metrics(api: t.Any, namespace: str, spec: t.Mapping[str, t.Any],
             body = (err.body or b"")
             if isinstance(body, bytes):
                 body = body.decode("utf-8", "replace")
-            reasons.append("Pod %s port %d: %s %s %s" % (pod.metadata.name, port, err.status, err.reason,
-                                                        " ".join(str(body).split())[:160]))
+            detail = " ".join(str(body).split())[:160]
+            reasons.append("Pod %s port %d: %s %s %s" % (pod.metadata.name, port, err.status, err.reason, detail))
         except Exception as err:  # a dropped connection: say so, try the next Pod
             reasons.append("Pod %s port %d: %s" % (pod.metadata.name, port, err))
     return None, "%s metrics not readable: %s" % (spec["component"], "; ".join(reasons))

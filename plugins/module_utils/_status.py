@@ -257,8 +257,8 @@ def render_table(status: t.Mapping[str, t.Any]) -> t.List[str]:
             ", ".join(group["gateway_addresses"]) or "none", "healthy" if group["healthy"] else "DRIFT"))
     for link in status["links"]:
         if link.get("connection") and link["connection"] != CONNECTED:
-            lines.append("link %s - %s (%s): %s: %s" % (link["from"], link["to"], link["technique"],
-                                                       link["connection"], link.get("reason") or ""))
+            lines.append("link %s - %s (%s): %s: %s" % (
+                link["from"], link["to"], link["technique"], link["connection"], link.get("reason") or ""))
     connected = status.get("connected")
     lines.append("overall: %s; components report: %s" % (
         "healthy" if status["healthy"] else "DRIFT (see the DRIFT column and the links above)",

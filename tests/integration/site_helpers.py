@@ -21,4 +21,3 @@ def run_site(out_dir, *extra, inventories=("inventories/lab",), playbook="playbo
     run = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800, check=False)
     assert run.returncode == expect, run.stdout[-6000:] + run.stderr[-3000:]
     return run.stdout
-

@@ -4,7 +4,7 @@ before any Helm call (duplicate ID, overlapping Pod CIDR, a node with an old ker
 from __future__ import annotations
 
 import pytest
-from test_mesh_control_planes import kvstoremesh, wait_for  # pylint: disable=import-error
+from test_mesh_control_planes import kvstoremesh, wait_for, when  # pylint: disable=import-error
 
 from test_cilium_mesh import (  # pylint: disable=import-error
     INVENTORIES,
@@ -30,7 +30,7 @@ def three_then_two(lab):
         remotes3 = {c: kvstoremesh(lab, c) for c in NET_A + ("cluster03",)} if joined.returncode == 0 else {}
         left = playbook("cilium_mesh.yml", LAB)
         state2 = {c: mesh_state(lab, c) for c in NET_A} if left.returncode == 0 else {}
-        remotes2 = {c: wait_for(lambda c=c: (lambda r: r if "cluster03" not in r else None)(kvstoremesh(lab, c)),
+        remotes2 = {c: wait_for(lambda c=c: when(kvstoremesh(lab, c), lambda r: "cluster03" not in r),
                                 60, "%s's kvstoremesh drops cluster03" % c) for c in NET_A} if left.returncode == 0 else {}
     finally:
         uninstalled = helm_uninstall(lab, "cluster03")

@@ -30,6 +30,11 @@ ECHO_NS, ECHO = "mci-echo", "echo.mci-echo.svc.cluster.local"
 ECHO_RESOURCE = "outbound|80||" + ECHO
 
 
+def when(value, ok):
+    """``value`` if ``ok(value)``, else None: what wait_for waits on."""
+    return value if ok(value) else None
+
+
 def wait_for(pred, timeout: float, what: str, interval: float = 2):
     deadline = time.monotonic() + timeout
     last = None
@@ -172,7 +177,7 @@ def test_cluster01_kvstore_holds_cluster02_nodes_with_cluster_id_2(lab, site_con
 
 
 def test_status_report_reads_the_components(site_converged):
-    out, _ = site_converged
+    out = site_converged[0]
     status = json.loads((out / "status.json").read_text())
     assert status["connected"] is True, status["links"]
     assert link(status, "cluster01", "cluster02")["connection"] == "connected"
@@ -279,8 +284,8 @@ def gateway_endpoints(lab, cluster) -> set:
 
 def test_istiod_reports_every_remote_cluster_synced(lab, site_converged):
     for here, remotes in (("cluster01", {"cluster03", "cluster04"}), ("cluster03", {"cluster01", "cluster02"})):
-        seen = wait_for(lambda h=here, r=remotes: (lambda z: z if set(z) == r and set(z.values()) == {"synced"} else None)(
-            clusterz(lab, h)), 120, "%s's istiod syncs %s" % (here, sorted(remotes)))
+        seen = wait_for(lambda h=here, r=remotes: when(clusterz(lab, h), lambda z, r=r: set(z) == r and set(z.values()) == {"synced"}),
+                        120, "%s's istiod syncs %s" % (here, sorted(remotes)))
         assert seen == {r: "synced" for r in remotes}
 
 
@@ -294,8 +299,8 @@ def test_a_net_a_proxy_gets_local_pods_and_net_b_gateways_on_15443(lab, echo):
     assert gateway_endpoints(lab, "cluster03") <= got
     assert got - {(echo["cluster01"], 8080)} <= gateway_endpoints(lab, "cluster03") | gateway_endpoints(lab, "cluster04")
     # And the other way round: a net-b proxy reaches cluster01's Pod through net-a's gateways.
-    back = wait_for(lambda: (lambda g: g if (echo["cluster03"], 8080) in g and len(g) > 1 else None)(
-        eds(lab, "cluster03", "net-b")), 90, "EDS of echo for a net-b proxy")
+    back = wait_for(lambda: when(eds(lab, "cluster03", "net-b"), lambda g: (echo["cluster03"], 8080) in g and len(g) > 1),
+                    90, "EDS of echo for a net-b proxy")
     assert (echo["cluster01"], 8080) not in back
     assert gateway_endpoints(lab, "cluster01") <= back
 
@@ -303,7 +308,7 @@ def test_a_net_a_proxy_gets_local_pods_and_net_b_gateways_on_15443(lab, echo):
 def test_removing_net_b_drops_its_clusters_from_istiod_and_joining_brings_them_back(lab, echo, tmp_path):
     try:
         run_site(tmp_path, "-e", '{"interconnect_remove_groups": ["net-b"]}', playbook="playbooks/interconnect_remove.yml")
-        wait_for(lambda: (lambda z: "error" not in z and not {"cluster03", "cluster04"} & set(z))(clusterz(lab, "cluster01")),
+        wait_for(lambda: when(clusterz(lab, "cluster01"), lambda z: "error" not in z and not {"cluster03", "cluster04"} & set(z)),
                  120, "cluster01's istiod forgets cluster03 and cluster04")
         assert not {"cluster01", "cluster02"} & set(clusterz(lab, "cluster03"))
         wait_for(lambda: eds(lab, "cluster01", "net-a") == {(echo["cluster01"], 8080)}, 90,
@@ -322,7 +327,7 @@ def test_gateway_address_update_reaches_eds(lab, echo, tmp_path):
         run_site(tmp_path, inventories=("inventories/lab", overlay), playbook="playbooks/gateway_address_update.yml")
         # The inventory's address (a fixed front for cluster01's nodes), at the gateway's nodePort for 15443.
         new = ("172.30.1.200", gateway_node_port(lab, "cluster01"))
-        got = wait_for(lambda: (lambda g: g if new in g else None)(eds(lab, "cluster03", "net-b")),
+        got = wait_for(lambda: when(eds(lab, "cluster03", "net-b"), lambda g: new in g),
                        120, "EDS of echo for net-b carries cluster01's new gateway address")
         assert not gateway_endpoints(lab, "cluster01") & got
     finally:
