@@ -24,9 +24,11 @@ SETTINGS = {"service_type": "NodePort", "node_port_base": 32000, "max_connected_
             "ipam_mode": "cluster-pool", "pod_cidrs": ["10.244.0.0/16"]}
 
 
+def nodes(i):
+    return [{"status": {"addresses": [{"type": "InternalIP", "address": "172.30.%d.1%d" % (i, k)}]}} for k in range(2)]
+
+
 def members():
-    nodes = lambda i: [{"status": {"addresses": [{"type": "InternalIP", "address": "172.30.%d.1%d" % (i, k)}]}}  # noqa: E731
-                       for k in range(2)]
     return [c.member("cluster%02d" % i, {"cluster_id": i, "cluster_network_group": "net-a"}, SETTINGS, nodes(i), None)
             for i in (1, 2, 3)]
 

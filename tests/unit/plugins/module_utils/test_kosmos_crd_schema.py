@@ -25,7 +25,6 @@ REPO = pathlib.Path(__file__).resolve().parents[4]
 STANDIN = REPO / "tools" / "lab" / "standin" / "kosmos" / "crds.yaml"
 
 
-
 def load_crds() -> t.Dict[str, t.Dict[str, t.Any]]:
     with STANDIN.open(encoding="utf-8") as handle:
         docs = [d for d in yaml.safe_load_all(handle) if d]
