@@ -97,6 +97,10 @@ def test_volumes_secret_configmap_projected_and_missing():
     assert path.endswith("/serviceaccounts/clustermesh-apiserver/token")
     assert body["spec"]["boundObjectRef"] == {"apiVersion": "v1", "kind": "Pod", "name": POD["metadata"]["name"],
                                               "uid": "u-1"}
+    with pytest.raises(pr.NotReady, match="has no key ca.crt"):
+        vols.files({"secret": {"secretName": "cert", "items": [{"key": "ca.crt", "path": "ca.crt"}]}})
+    assert vols.files({"secret": {"secretName": "cert", "optional": True,
+                                  "items": [{"key": "ca.crt", "path": "ca.crt"}]}}) == {}
     with pytest.raises(pr.NotReady, match="secret kube-system/absent not found"):
         vols.files({"secret": {"secretName": "absent"}})
     assert vols.files({"emptyDir": {}}) is None and vols.files({"hostPath": {"path": "/etc"}}) is None

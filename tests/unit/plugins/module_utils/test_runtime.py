@@ -13,10 +13,10 @@ cilium_kvstoremesh_remote_clusters{source_cluster="cluster01"} 2
 cilium_kvstoremesh_remote_cluster_failures{target_cluster="cluster05"} 3
 """
 ISTIOD = """# TYPE istiod_remote_cluster_sync_status gauge
-istiod_remote_cluster_sync_status{cluster="cluster03",cluster_type="remote",status="closed"} 0
 istiod_remote_cluster_sync_status{cluster="cluster03",cluster_type="remote",status="synced"} 1
-istiod_remote_cluster_sync_status{cluster="cluster04",cluster_type="remote",status="synced"} 0
+istiod_remote_cluster_sync_status{cluster="cluster03",cluster_type="remote",status="closed"} 0
 istiod_remote_cluster_sync_status{cluster="cluster04",cluster_type="remote",status="timeout"} 1
+istiod_remote_cluster_sync_status{cluster="cluster04",cluster_type="remote",status="synced"} 0
 istiod_managed_clusters{cluster_type="remote"} 2
 """
 
