@@ -115,3 +115,32 @@ def test_atomic_volume_swaps_data_and_drops_removed_keys(tmp_path):
     assert os.readlink(vol / "..data") != first and not (vol / first).exists()
     assert (vol / "a").read_bytes() == b"3" and not (vol / "b").exists()
     assert oct((vol / "..data" / "a").stat().st_mode & 0o777) == oct(0o400)
+
+
+def test_volumes_are_reread_at_every_loop_until_the_containers_run_then_every_few_seconds(monkeypatch, tmp_path):
+    class Runner:
+        images = {"clustermesh-apiserver": {}}
+        node_ips = {"n1": "172.30.1.11"}
+        cluster = {"name": "cluster01"}
+        root = tmp_path
+    pod = dict(POD, spec=dict(POD["spec"], containers=[{"name": "etcd", "image": "quay.io/cilium/clustermesh-apiserver:v1"}]))
+    box = pr.Sandbox(Runner(), pod)
+    syncs, clock = [], [1000.0]
+    monkeypatch.setattr(box, "sync_volumes", lambda: syncs.append(clock[0]))
+    monkeypatch.setattr(box, "_step_containers", lambda: None)
+    monkeypatch.setattr(pr.time, "monotonic", lambda: clock[0])
+    box.sync()
+    box.sync()
+    assert len(syncs) == 2  # nothing runs yet: every loop
+
+    class Running:
+        @staticmethod
+        def poll():
+            return None
+    box.containers[0].proc = Running()
+    clock[0] += 1
+    box.sync()
+    assert len(syncs) == 2  # running, synced a second ago
+    clock[0] += pr.VOLUME_SYNC_SECONDS
+    box.sync()
+    assert len(syncs) == 3

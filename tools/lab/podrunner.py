@@ -45,6 +45,9 @@ BACKOFF_FIRST, BACKOFF_MAX = 5.0, 40.0
 # A container that ran this long without exiting gets its back-off reset.
 BACKOFF_RESET_AFTER = 60.0
 TOKEN_REFRESH_SECONDS = 1800
+# Volumes are re-read this often once every container runs (kubelet: about a minute); until then,
+# at every loop. Each re-read is a GET per object on a two-core machine shared by four clusters.
+VOLUME_SYNC_SECONDS = 10
 # The address of the lab side of every Pod's veth (as Calico does with 169.254.1.1).
 GATEWAY = "169.254.1.1"
 PATH_DEFAULT = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -372,6 +375,7 @@ class Sandbox:
         self.inits = [Container(c, True) for c in pod["spec"].get("initContainers") or []]
         self.containers = [Container(c, False) for c in pod["spec"].get("containers") or []]
         self.problem = ""
+        self.volumes_synced_at = 0.0
 
     # -- network
     def start(self) -> None:
@@ -494,13 +498,20 @@ class Sandbox:
         return not c.init
 
     def sync(self) -> None:
-        try:
-            self.sync_volumes()
-            self.problem = ""
-        except NotReady as e:
-            self.problem = str(e)
-            if not any(c.proc for c in self.containers + self.inits):
-                return
+        running = all(c.done for c in self.inits) and all(
+            c.proc and c.proc.poll() is None for c in self.containers if image_name(c.spec["image"]) in self.runner.images)
+        if not running or time.monotonic() - self.volumes_synced_at >= VOLUME_SYNC_SECONDS:
+            try:
+                self.sync_volumes()
+                self.volumes_synced_at = time.monotonic()
+                self.problem = ""
+            except NotReady as e:
+                self.problem = str(e)
+                if not any(c.proc for c in self.containers + self.inits):
+                    return
+        self._step_containers()
+
+    def _step_containers(self) -> None:
         for c in self.inits:
             if not self._step(c):
                 return
