@@ -21,6 +21,8 @@ import hashlib
 import re
 import typing as t
 
+from ansible_collections.multicloud.interconnect.plugins.module_utils import _kernel
+
 # clustermesh.config.clusters is a map {name: {...}} from chart 1.19.0 on (the chart's
 # "clustermesh-clusters" helper accepts both); older charts only read a list of {name, ...}.
 MAP_FORMAT_SINCE = (1, 19, 0)
@@ -56,20 +58,35 @@ def clusters_format(chart_version: t.Any) -> str:
 
 
 # ---- kernel ------------------------------------------------------------------------------------
+def kernel_floor(minimum: t.Any) -> str:
+    """The kernel the chosen Cilium needs: ``cilium_kernel_min_version``, else the one floor table
+    that the kernel_upgrade role uses too (``_kernel.CNI_MINIMUM``), so the two cannot disagree."""
+    try:
+        return t.cast(str, _kernel.minimum_for("cilium", minimum))
+    except _kernel.KernelError:
+        raise CiliumError("cilium_kernel_min_version %r is not a version like 5.10; fix: set a kernel version, "
+                          "or leave it empty for Cilium's documented minimum (%s)"
+                          % (minimum, _kernel.CNI_MINIMUM["cilium"])) from None
+
+
 def kernel_findings(nodes: t.Iterable[t.Mapping[str, t.Any]], minimum: t.Any) -> t.Dict[str, t.List[t.Dict[str, str]]]:
-    """Nodes whose ``status.nodeInfo.kernelVersion`` is older than ``minimum``, or not a version."""
-    floor = parse_version(minimum)
-    if floor is None:
-        raise CiliumError("cilium_kernel_min_version %r is not a version like 5.10" % (minimum,))
+    """Nodes whose ``status.nodeInfo.kernelVersion`` is older than the floor, or not a version.
+
+    The comparison is the kernel_upgrade role's (``_kernel.meets_minimum``): RHEL 8.10's 4.18
+    passes Cilium's 5.10 floor in both places.
+    """
+    floor = kernel_floor(minimum)
     too_old: t.List[t.Dict[str, str]] = []
     unknown: t.List[t.Dict[str, str]] = []
     for node in nodes or []:
         name = (node.get("metadata") or {}).get("name", "?")
         kernel = str(((node.get("status") or {}).get("nodeInfo") or {}).get("kernelVersion") or "")
-        version = parse_version(kernel)
-        if version is None:
+        try:
+            fits = _kernel.meets_minimum(kernel, floor, "cilium")
+        except _kernel.KernelError:
             unknown.append({"node": name, "kernel": kernel or "(empty)"})
-        elif version < floor:
+            continue
+        if not fits:
             too_old.append({"node": name, "kernel": kernel})
     return {"too_old": sorted(too_old, key=lambda n: n["node"]), "unknown": sorted(unknown, key=lambda n: n["node"])}
 
@@ -77,6 +94,7 @@ def kernel_findings(nodes: t.Iterable[t.Mapping[str, t.Any]], minimum: t.Any) ->
 def kernel_problems(by_cluster: t.Mapping[str, t.Mapping[str, t.List[t.Mapping[str, str]]]], minimum: t.Any,
                     allow_unknown: bool) -> t.List[str]:
     """One line per cluster with nodes that cannot run the chosen Cilium, naming the nodes."""
+    minimum = kernel_floor(minimum)
     lines = []
     for cluster in sorted(by_cluster):
         findings = by_cluster[cluster] or {}

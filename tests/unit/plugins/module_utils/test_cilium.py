@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _cilium as c
+from ansible_collections.multicloud.interconnect.plugins.module_utils import _kernel as k
 
 SETTINGS = {"service_type": "NodePort", "node_port": None, "node_port_base": 32000, "max_connected_clusters": 255,
             "ipam_mode": "cluster-pool", "pod_cidrs": ["10.244.0.0/16"], "service_annotations": {}}
@@ -46,11 +47,29 @@ def test_clusters_format_refuses_a_non_version():
 
 
 @pytest.mark.parametrize("kernel, old", [("4.9.17", True), ("5.4.0-150-generic", True), ("5.10.0-28-amd64", False),
-                                         ("6.8.0", False), ("4.18.0-553.el8_10.x86_64", True)])
-def test_kernel_findings_compare_versions(kernel, old):
-    found = c.kernel_findings(nodes("10.0.0", 1, kernel=kernel), "5.10")
+                                         ("6.8.0", False), ("4.18.0-553.16.1.el8_10.x86_64", False),
+                                         ("4.18.0-513.24.1.el8_9.x86_64", True)])
+@pytest.mark.parametrize("minimum", ["5.10", ""])
+def test_kernel_findings_compare_versions(kernel, old, minimum):
+    found = c.kernel_findings(nodes("10.0.0", 1, kernel=kernel), minimum)
     assert bool(found["too_old"]) is old
     assert found["unknown"] == []
+
+
+@pytest.mark.parametrize("kernel", ["3.10.0-1160.el7.x86_64", "4.18.0-553.16.1.el8_10.x86_64", "4.18.0-553.el8_10",
+                                    "4.18.0-513.24.1.el8_9.x86_64", "5.4.0-150-generic", "5.10.0-28-amd64",
+                                    "5.14.0-427.13.1.el9_4.x86_64", "6.9.7-1.el9.elrepo.x86_64"])
+def test_cilium_preflight_and_kernel_role_agree_on_every_node(kernel):
+    """A node the kernel role leaves alone must pass the Cilium preflight, and the reverse."""
+    role_floor = k.minimum_for("cilium", "")
+    role_skips = k.meets_minimum(kernel, role_floor, "cilium")
+    preflight_refuses = bool(c.kernel_findings(nodes("10.0.0", 1, kernel=kernel), "")["too_old"])
+    assert role_skips is not preflight_refuses
+
+
+def test_kernel_floor_refuses_a_non_version_naming_the_field():
+    with pytest.raises(c.CiliumError, match="cilium_kernel_min_version 'latest'"):
+        c.kernel_findings(nodes("10.0.0", 1, kernel="6.8.0"), "latest")
 
 
 def test_kernel_problems_name_every_old_node_and_unknown_ones():
