@@ -14,7 +14,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._cidr impo
     is_valid_cidr,
     overlapping_pairs,
 )
-from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import CLUSTER_VARS
+from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import CLUSTER_VARS, VALIDATED_SETTINGS
 
 _MISSING = object()
 
@@ -25,7 +25,7 @@ def cluster_inventory(hostvars, names):
     for name in names or []:
         host = hostvars[name]
         values = {}
-        for var in CLUSTER_VARS:
+        for var in CLUSTER_VARS + VALIDATED_SETTINGS:
             value = host.get(var, _MISSING) if hasattr(host, "get") else _MISSING
             if value is not _MISSING:
                 values[var] = value

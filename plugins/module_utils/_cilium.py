@@ -28,6 +28,8 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils import _ke
 MAP_FORMAT_SINCE = (1, 19, 0)
 SERVICE_TYPES = ("NodePort", "LoadBalancer")
 NODE_PORT_RANGE = (30000, 32767)
+# cilium_clustermesh_node_port_base: without a pinned port, a cluster's is base + cluster_id.
+NODE_PORT_BASE = 32000
 MASK = "<hidden>"
 MASK_CHANGED = "<hidden, changed>"
 SECRET_PATHS = (("tls", "ca", "key"),)
@@ -163,13 +165,47 @@ def cluster_endpoint(service_type: str, node_port: t.Optional[int], nodes: t.Any
     return {"pending": "the load balancer has no ingress address yet"}
 
 
+def clustermesh_node_port(settings: t.Mapping[str, t.Any], cluster_id: t.Any) -> t.Optional[int]:
+    """The clustermesh-apiserver nodePort a cluster gets, None unless its Service is a NodePort.
+
+    ``settings`` holds the role inputs, with or without their ``cilium_clustermesh_`` prefix:
+    ``node_port`` pins it, else ``node_port_base`` (32000) + the cluster ID.
+    """
+    def get(key: str) -> t.Any:
+        value = settings.get(key)
+        return settings.get("cilium_clustermesh_" + key) if value in (None, "") else value
+
+    if (get("service_type") or "NodePort") != "NodePort":
+        return None
+    pinned = get("node_port")
+    if pinned not in (None, ""):
+        try:
+            return int(pinned)
+        except (TypeError, ValueError):
+            raise CiliumError("cilium_clustermesh_node_port %r is not a port number" % (pinned,)) from None
+    base = get("node_port_base")
+    try:
+        return int(NODE_PORT_BASE if base in (None, "") else base) + int(cluster_id or 0)
+    except (TypeError, ValueError):
+        raise CiliumError("cilium_clustermesh_node_port_base %r is not a port number" % (base,)) from None
+
+
+def shared_node_ports(ports: t.Mapping[str, t.Optional[int]]) -> t.Dict[int, t.List[str]]:
+    """nodePort -> the clusters (two or more) of one group that would use it."""
+    users: t.Dict[int, t.List[str]] = {}
+    for name, port in ports.items():
+        if port:
+            users.setdefault(port, []).append(name)
+    return {port: sorted(names) for port, names in sorted(users.items()) if len(names) > 1}
+
+
 def member(inventory_name: str, hv: t.Mapping[str, t.Any], settings: t.Mapping[str, t.Any],
            nodes: t.Any, service: t.Any) -> t.Dict[str, t.Any]:
     """What peers need to know about one cluster: name, ID, group, endpoint."""
     service_type = settings.get("service_type") or "NodePort"
-    node_port = settings.get("node_port")
-    if node_port in (None, "") and service_type == "NodePort":
-        node_port = int(settings.get("node_port_base", 32000)) + int(hv.get("cluster_id") or 0)
+    node_port = clustermesh_node_port(settings, hv.get("cluster_id"))
+    if node_port is None and settings.get("node_port") not in (None, ""):
+        node_port = int(settings["node_port"])
     return {
         "inventory_name": inventory_name,
         "name": str(hv.get("cluster_name") or inventory_name),
@@ -200,16 +236,11 @@ def mesh_problems(members: t.Iterable[t.Mapping[str, t.Any]], expected: t.Mappin
                             "cilium_clustermesh_node_port for this cluster, or a lower cilium_clustermesh_node_port_base"
                             % (entry["name"], port, NODE_PORT_RANGE[0], NODE_PORT_RANGE[1]))
     for group, entries in sorted(by_group.items()):
-        ports: t.Dict[int, t.List[str]] = {}
-        for entry in entries:
-            if entry["service_type"] == "NodePort" and entry.get("node_port"):
-                ports.setdefault(entry["node_port"], []).append(entry["name"])
-        for port, names in sorted(ports.items()):
-            if len(names) > 1:
-                # cilium/cilium#24692: with kube-proxy replacement a peer's nodePort equal to the local one
-                # is served by the local backend.
-                problems.append("network group %s: clusters %s share clustermesh-apiserver nodePort %d; fix: give "
-                                "each cluster its own cilium_clustermesh_node_port" % (group, ", ".join(sorted(names)), port))
+        # The rule validation applies too (CILIUM_NODE_PORT_CLASH), for runs of the role on its own.
+        shared = shared_node_ports({e["name"]: e.get("node_port") for e in entries if e["service_type"] == "NodePort"})
+        for port, names in shared.items():
+            problems.append("network group %s: clusters %s share clustermesh-apiserver nodePort %d; fix: give "
+                            "each cluster its own cilium_clustermesh_node_port" % (group, ", ".join(names), port))
         present = {e["inventory_name"] for e in entries}
         missing = sorted(set(expected.get(group) or ()) - present)
         if missing:

@@ -18,6 +18,7 @@ import ipaddress
 import re
 import typing as t
 
+from ansible_collections.multicloud.interconnect.plugins.module_utils import _cilium, _kosmos
 from ansible_collections.multicloud.interconnect.plugins.module_utils._cidr import (
     CidrError,
     Network,
@@ -58,6 +59,15 @@ CLUSTER_VARS = (
     "cluster_kubeconfig",
     "cluster_context",
     "mesh_max_connected_clusters",
+)
+# Role settings that decide whether a group can connect at all, so validation reads them too
+# (role defaults apply when the inventory leaves them out).
+VALIDATED_SETTINGS = (
+    "cilium_clustermesh_service_type",
+    "cilium_clustermesh_node_port",
+    "cilium_clustermesh_node_port_base",
+    "kosmos_local_cidrs",
+    "kosmos_bridge_cidrs",
 )
 
 
@@ -104,6 +114,8 @@ class Cluster:
     max_connected_clusters: t.Any = DEFAULT_MAX_CONNECTED
     kubeconfig: t.Optional[str] = None
     context: t.Optional[str] = None
+    # VALIDATED_SETTINGS the inventory sets for this cluster.
+    settings: t.Dict[str, t.Any] = dataclasses.field(default_factory=dict)
 
     def id_int(self) -> t.Optional[int]:
         return _as_int(self.cluster_id)
@@ -192,6 +204,7 @@ def topology_from_inventory(
             max_connected_clusters=hv.get("mesh_max_connected_clusters", DEFAULT_MAX_CONNECTED),
             kubeconfig=hv.get("cluster_kubeconfig"),
             context=hv.get("cluster_context"),
+            settings={k: hv[k] for k in VALIDATED_SETTINGS if hv.get(k) is not None},
         )
         # Keyed by inventory name: two hosts may claim one cluster_name, and validation says so.
         clusters[inventory_name] = cluster
@@ -551,6 +564,98 @@ class _Checker:
                      "ranges overlap across groups %s (allowed: traffic between groups goes through east-west "
                      "gateways): %s." % (", ".join(groups), described), "")
 
+    def topology_cluster(self, name: str) -> Cluster:
+        return next(c for c in self.topology.clusters.values() if c.name == name)
+
+    def _members_by_group(self) -> t.Dict[str, t.List[Cluster]]:
+        by_group: t.Dict[str, t.List[Cluster]] = {}
+        for cluster in self.topology.clusters.values():
+            if isinstance(cluster.network_group, str) and cluster.network_group:
+                by_group.setdefault(cluster.network_group, []).append(cluster)
+        return by_group
+
+    def check_node_ranges_in_groups(self) -> None:
+        """Inside a group Pods and nodes share one routed space: a node network of one cluster that
+        overlaps a peer's Pod or Service range makes replies to those nodes go to the peer."""
+        for group, members in sorted(self._members_by_group().items()):
+            for cluster in members:
+                nodes = self.networks.get(cluster.name, {}).get("node", [])
+                for peer in members:
+                    if peer.name == cluster.name:
+                        continue
+                    for node_net in nodes:
+                        for peer_net, (_name, kind, _global) in self._effective(peer):
+                            if node_net.overlaps(peer_net):
+                                self.add("CIDR_NODE_OVERLAPS_PEER", ERROR, "cluster_node_cidrs",
+                                         [cluster.name, peer.name],
+                                         "in network group %s, node network %s of cluster %s overlaps %s CIDR %s "
+                                         "of cluster %s; Pods and nodes of a group share one routed space."
+                                         % (group, node_net, cluster.name, kind, peer_net, peer.name),
+                                         "renumber the node network of %s or the %s range of %s, or move one of "
+                                         "them to another network group" % (cluster.name, kind.split()[0], peer.name),
+                                         group=group)
+
+    def check_kosmos_reserved_ranges(self) -> None:
+        """Kosmos ClusterLink routes through its own local and bridge CIDRs; network-manager silently
+        skips a route that collides with them, so a cluster range inside them never connects."""
+        for group, members in sorted(self._members_by_group().items()):
+            if not all(c.cni == "kosmos" for c in members):
+                continue
+            for cluster in members:
+                reserved = []
+                for var, default in (("kosmos_local_cidrs", _kosmos.DEFAULT_LOCAL_CIDRS),
+                                     ("kosmos_bridge_cidrs", _kosmos.DEFAULT_BRIDGE_CIDRS)):
+                    spec = cluster.settings.get(var) or default
+                    if not isinstance(spec, dict):
+                        self.add("KOSMOS_RESERVED_INVALID", ERROR, var, [cluster.name],
+                                 "%s of %s must be a mapping {ip: <IPv4 CIDR>, ip6: <IPv6 CIDR>}." % (var, cluster.name),
+                                 "write it as %s" % default)
+                        continue
+                    for family in ("ip", "ip6"):
+                        value = spec.get(family) or default[family]
+                        try:
+                            reserved.append((var, parse_cidr(value)))
+                        except CidrError as err:
+                            self.add("KOSMOS_RESERVED_INVALID", ERROR, "%s.%s" % (var, family), [cluster.name],
+                                     "%s.%s of %s is %r: %s." % (var, family, cluster.name, value, err.reason), err.fix)
+                own = [(kind, net) for kind, nets in self.networks.get(cluster.name, {}).items() for net in nets]
+                own += [("global", net) for net in self.global_map.get(cluster.name, {}).values()]
+                for kind, net in own:
+                    for var, block in reserved:
+                        if net.overlaps(block):
+                            self.add("KOSMOS_RESERVED_OVERLAP", ERROR, "cluster_%s_cidrs" % kind, [cluster.name],
+                                     "in network group %s (Kosmos), %s CIDR %s of cluster %s overlaps %s %s, which "
+                                     "ClusterLink reserves for its own interfaces; its routes would be skipped."
+                                     % (group, kind, net, cluster.name, var, block),
+                                     "renumber the %s range of %s, or set %s for the whole group to a block no "
+                                     "cluster uses" % (kind, cluster.name, var), group=group)
+
+    def check_cilium_node_ports(self) -> None:
+        """Each cluster of a Cilium group needs its own clustermesh-apiserver nodePort: with kube-proxy
+        replacement an agent dialing a peer's nodePort that equals its own reaches its local apiserver
+        (cilium/cilium#24692, #30297)."""
+        for group, members in sorted(self._members_by_group().items()):
+            if not all(c.cni == "cilium" for c in members):
+                continue
+            ports = {}
+            for cluster in members:
+                try:
+                    ports[cluster.name] = _cilium.clustermesh_node_port(cluster.settings, cluster.id_int())
+                except _cilium.CiliumError as err:
+                    self.add("CILIUM_NODE_PORT_INVALID", ERROR, "cilium_clustermesh_node_port", [cluster.name],
+                             "cluster %s: %s." % (cluster.name, err), "set a port in 30000-32767")
+            for port, names in _cilium.shared_node_ports(ports).items():
+                involved = [self.topology_cluster(name) for name in names]
+                if all(c.settings.get("cilium_clustermesh_node_port") in (None, "") for c in involved) \
+                        and len({c.id_int() for c in involved}) == 1:
+                    continue  # base + one cluster_id twice: ID_DUPLICATE says so, with the fix
+                self.add("CILIUM_NODE_PORT_CLASH", ERROR, "cilium_clustermesh_node_port", names,
+                         "in network group %s, clusters %s pin the same clustermesh-apiserver nodePort %d; an agent "
+                         "with kube-proxy replacement dialing that port reaches its own apiserver, not the peer's."
+                         % (group, ", ".join(names), port),
+                         "give each cluster of %s its own cilium_clustermesh_node_port (or leave it out: "
+                         "cilium_clustermesh_node_port_base + cluster_id differs per cluster)" % group, group=group)
+
     # ---- groups and the interconnect list -----------------------------------------------------
     def check_groups(self) -> None:
         clusters = list(self.topology.clusters.values())
@@ -686,6 +791,9 @@ def validate(topology: Topology) -> Report:
     checker.check_cidrs()
     checker.check_groups()
     checker.check_overlaps_between_clusters()
+    checker.check_node_ranges_in_groups()
+    checker.check_kosmos_reserved_ranges()
+    checker.check_cilium_node_ports()
     return Report(topology, checker.problems)
 
 

@@ -105,6 +105,21 @@ CASES = [
      ["cluster_eastwest_gateway.node_port"]),
     ("GATEWAY_INVALID", _set("cluster01", "cluster_eastwest_gateway", {"replica": 2}), ["cluster_eastwest_gateway"]),
     ("INTERCONNECT_NO_GATEWAY", _drop("cluster03", "cluster_eastwest_gateway"), ["cluster_eastwest_gateway"]),
+    # a group's routed space: nodes of one cluster, Pods and Services of its peers
+    ("CIDR_NODE_OVERLAPS_PEER", _set("cluster01", "cluster_node_cidrs", ["10.245.7.0/24"]), ["cluster_node_cidrs"]),
+    ("CIDR_NODE_OVERLAPS_PEER", _set("cluster04", "cluster_node_cidrs", ["10.96.0.0/20"]), ["cluster_node_cidrs"]),
+    # Kosmos's own local and bridge CIDRs
+    ("KOSMOS_RESERVED_OVERLAP", _set("cluster03", "cluster_node_cidrs", ["210.1.0.0/24"]), ["cluster_node_cidrs"]),
+    ("KOSMOS_RESERVED_OVERLAP", _set("cluster04", "cluster_pod_cidrs", ["220.16.0.0/16"]), ["cluster_pod_cidrs"]),
+    ("KOSMOS_RESERVED_OVERLAP", _set("cluster03", "kosmos_local_cidrs", {"ip": "10.96.0.0/12", "ip6": "9470::/16"}),
+     ["cluster_service_cidrs"]),
+    ("KOSMOS_RESERVED_INVALID", _set("cluster03", "kosmos_bridge_cidrs", {"ip": "220.0.0.1/8"}),
+     ["kosmos_bridge_cidrs.ip"]),
+    # Cilium clustermesh-apiserver nodePorts
+    ("CILIUM_NODE_PORT_CLASH", _set("cluster02", "cilium_clustermesh_node_port", 32001),
+     ["cilium_clustermesh_node_port"]),
+    ("CILIUM_NODE_PORT_INVALID", _set("cluster02", "cilium_clustermesh_node_port", "high"),
+     ["cilium_clustermesh_node_port"]),
 ]
 
 
@@ -229,3 +244,56 @@ def test_peers_are_the_other_clusters_of_the_group():
     topology = topo.topology_from_inventory(demo(), GROUPS)
     assert topology.peers("cluster01") == ["cluster02"]
     assert topology.groups()["net-b"].gateway_clusters == ("cluster03",)
+
+
+def _problem(report, code):
+    found = [p for p in report.problems if p.code == code]
+    assert len(found) == 1, [p.as_dict() for p in report.problems]
+    return found[0]
+
+
+def test_node_network_overlapping_a_peer_pod_range_names_both_clusters_and_both_ranges():
+    inventory = demo()
+    inventory["cluster01"]["cluster_node_cidrs"] = ["10.245.7.0/24"]
+    problem = _problem(topo.validate_inventory(inventory, GROUPS), "CIDR_NODE_OVERLAPS_PEER")
+    assert problem.clusters == ("cluster01", "cluster02") and problem.group == "net-a"
+    assert "10.245.7.0/24" in problem.message and "pod CIDR 10.245.0.0/16" in problem.message
+
+
+def test_a_peer_range_mapped_to_a_global_cidr_no_longer_collides_with_node_networks():
+    inventory = demo()
+    inventory["cluster04"]["cluster_node_cidrs"] = ["10.244.200.0/24"]   # inside cluster03's Pod range
+    assert "CIDR_NODE_OVERLAPS_PEER" in codes(topo.validate_inventory(inventory, GROUPS))
+    inventory["cluster03"]["cluster_global_cidrs"] = {"10.244.0.0/16": "10.10.0.0/16"}   # peers see 10.10/16
+    report = topo.validate_inventory(inventory, GROUPS)
+    assert report.ok, [p.as_dict() for p in report.errors]
+
+
+def test_kosmos_reserved_ranges_follow_the_inventory_and_apply_to_kosmos_groups_only():
+    inventory = demo()
+    inventory["cluster01"]["cluster_node_cidrs"] = ["210.1.0.0/24"]      # a Cilium group: Kosmos is not there
+    assert "KOSMOS_RESERVED_OVERLAP" not in codes(topo.validate_inventory(inventory, GROUPS))
+    inventory["cluster03"]["cluster_node_cidrs"] = ["210.1.0.0/24"]
+    problem = _problem(topo.validate_inventory(inventory, GROUPS), "KOSMOS_RESERVED_OVERLAP")
+    assert problem.clusters == ("cluster03",) and "kosmos_local_cidrs 210.0.0.0/8" in problem.message
+    for host in ("cluster03", "cluster04"):
+        inventory[host]["kosmos_local_cidrs"] = {"ip": "198.18.0.0/16", "ip6": "9470::/16"}
+    assert "KOSMOS_RESERVED_OVERLAP" not in codes(topo.validate_inventory(inventory, GROUPS))
+
+
+def test_clustermesh_node_ports_clash_only_when_two_clusters_would_use_one_port():
+    inventory = demo()
+    # base + cluster_id: 32001 and 32002, distinct
+    assert "CILIUM_NODE_PORT_CLASH" not in codes(topo.validate_inventory(inventory, GROUPS))
+    inventory["cluster01"]["cilium_clustermesh_node_port_base"] = 32001   # 32002 == cluster02's 32000 + 2
+    problem = _problem(topo.validate_inventory(inventory, GROUPS), "CILIUM_NODE_PORT_CLASH")
+    assert problem.clusters == ("cluster01", "cluster02") and "32002" in problem.message
+    inventory["cluster01"]["cilium_clustermesh_service_type"] = "LoadBalancer"
+    assert "CILIUM_NODE_PORT_CLASH" not in codes(topo.validate_inventory(inventory, GROUPS))
+
+
+def test_one_duplicate_id_is_reported_as_such_not_also_as_a_port_clash():
+    inventory = demo()
+    inventory["cluster02"]["cluster_id"] = 1
+    assert "ID_DUPLICATE" in codes(topo.validate_inventory(inventory, GROUPS))
+    assert "CILIUM_NODE_PORT_CLASH" not in codes(topo.validate_inventory(inventory, GROUPS))
