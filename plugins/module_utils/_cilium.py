@@ -352,6 +352,24 @@ def render(cluster: t.Mapping[str, t.Any], members: t.Iterable[t.Mapping[str, t.
     }
 
 
+# ---- read-back helpers shared by every reader -----------------------------------------------------
+def clustermesh_secret_peers(data: t.Optional[t.Mapping[str, t.Any]]) -> t.List[str]:
+    """Peers configured in a ``cilium-clustermesh`` Secret's data (base64 values), as cilium-cli's status
+    counts them: a key is a peer when its etcd configuration names endpoints. Other keys hold TLS
+    material (``<peer>.etcd-client.crt``) or, from chart 1.20 on, host aliases."""
+    peers = []
+    for key, value in (data or {}).items():
+        if "." in key:
+            continue
+        try:
+            text = base64.b64decode(value or "", validate=False)
+        except (binascii.Error, ValueError):
+            continue
+        if b"endpoints:" in text:
+            peers.append(key)
+    return sorted(peers)
+
+
 # ---- CA ----------------------------------------------------------------------------------------
 def pem_fingerprint(cert: t.Any) -> t.Optional[str]:
     """SHA-256 of the first certificate's DER; ``cert`` is PEM or base64 of PEM (as in Secrets and values)."""

@@ -147,6 +147,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium import (
     mesh_report,
+    clustermesh_secret_peers,
     pem_fingerprint,
     render_report,
 )
@@ -177,11 +178,9 @@ def observe(cluster: str, spec: t.Mapping[str, t.Any], namespace: str) -> t.Dict
     config = _read(cluster, lambda: core.read_namespaced_config_map("cilium-config", namespace))
     mesh = _read(cluster, lambda: core.read_namespaced_secret("cilium-clustermesh", namespace))
     ca = _read(cluster, lambda: core.read_namespaced_secret("cilium-ca", namespace))
-    # Keys with a dot hold per-peer TLS material; peer names are DNS labels.
-    peers = sorted(k for k in ((mesh.data or {}) if mesh else {}) if "." not in k)
     return {
         "config": dict((config.data or {}) if config else {}),
-        "peers": peers,
+        "peers": clustermesh_secret_peers(mesh.data if mesh else None),
         "ca_fingerprint": pem_fingerprint(((ca.data or {}) if ca else {}).get("ca.crt")),
     }
 

@@ -118,12 +118,11 @@ svg:
   type: str
 """
 
-import base64
-import hashlib
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium import clustermesh_secret_peers, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
@@ -175,11 +174,7 @@ def observe(name, hv, params):
         mesh = _absent_is_none(lambda: core.read_namespaced_secret(
             "cilium-clustermesh", params["cilium_namespace"], _request_timeout=timeout))
         if mesh is not None:
-            # As cilium-cli's status: a key is a peer when its etcd config names endpoints.
-            seen.cilium_peers = sorted(
-                key for key, value in (mesh.data or {}).items()
-                if "." not in key and b"endpoints:" in base64.b64decode(value or "")
-            )
+            seen.cilium_peers = clustermesh_secret_peers(mesh.data)
         elif config is not None:
             seen.cilium_peers = []
         if config is not None:
@@ -187,7 +182,7 @@ def observe(name, hv, params):
         ca = _absent_is_none(lambda: core.read_namespaced_secret(
             "cilium-ca", params["cilium_namespace"], _request_timeout=timeout))
         if ca is not None and (ca.data or {}).get("ca.crt"):
-            seen.cilium_ca_fingerprint = hashlib.sha256(base64.b64decode(ca.data["ca.crt"])).hexdigest()[:16]
+            seen.cilium_ca_fingerprint = pem_fingerprint(ca.data["ca.crt"])
         custom = k8s_client.CustomObjectsApi(api)
         kosmos = _absent_is_none(lambda: custom.list_cluster_custom_object(
             "kosmos.io", "v1alpha1", "clusters", _request_timeout=timeout))

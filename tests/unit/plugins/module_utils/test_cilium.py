@@ -245,3 +245,26 @@ def test_mesh_report_finds_missing_unexpected_identity_and_ca():
     assert report["clusters"]["cluster02"]["identity_ok"] is False
     assert not report["clusters"]["cluster01"]["ca_match"]
     assert any("MISMATCH" in line for line in c.render_report(report))
+
+
+def _b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_clustermesh_secret_peers_count_only_keys_whose_config_names_endpoints():
+    data = {
+        "cluster02": _b64("endpoints:\n- https://cluster02.mesh.cilium.io:32002\ntrusted-ca-file: /x\n"),
+        "cluster03": _b64("endpoints:\n- https://cluster03.mesh.cilium.io:32003\n"),
+        "cluster02.etcd-client.crt": _b64("-----BEGIN CERTIFICATE-----"),
+        # chart 1.20: peer addresses for the agents' /etc/hosts, not a peer
+        "cilium-host-aliases": _b64('{"cluster02.mesh.cilium.io": ["172.30.2.11"]}'),
+        "broken": "***",
+    }
+    assert c.clustermesh_secret_peers(data) == ["cluster02", "cluster03"]
+    assert c.clustermesh_secret_peers(None) == []
+
+
+def test_status_and_mesh_info_fingerprint_a_ca_the_same_way_whatever_its_encoding():
+    cert_b64 = _b64("-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n")
+    pem = base64.b64decode(cert_b64).decode()
+    assert c.pem_fingerprint(cert_b64) == c.pem_fingerprint(pem) == c.pem_fingerprint(pem.replace("\n", "\r\n"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -55,7 +56,10 @@ def test_observe_reads_peer_keys_only(monkeypatch):
 
         def read_namespaced_secret(self, name, namespace):
             if name == "cilium-clustermesh":
-                return FakeSecret({"cluster02": "x", "cluster02.etcd-client.key": "k"})
+                # As the 1.20 chart renders it: a peer config, its TLS material, the agents' host aliases.
+                return FakeSecret({"cluster02": base64.b64encode(b"endpoints:\n- https://cluster02.mesh.cilium.io:32002\n"),
+                                   "cluster02.etcd-client.key": "aw==",
+                                   "cilium-host-aliases": base64.b64encode(b'{"cluster02.mesh.cilium.io": []}')})
             raise cilium_mesh_info.ApiException(status=404)
 
     from kubernetes import client as k8s_client
