@@ -1,7 +1,9 @@
-"""The collection builds, and the AWX execution environment definition is valid for ansible-builder."""
+"""The collection builds, installs and runs from its artifact, and the AWX execution environment
+definition is valid for ansible-builder."""
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import subprocess
@@ -39,6 +41,41 @@ def test_collection_builds_and_ee_context_is_created(tmp_path):
     assert "ansible-galaxy collection install --offline /build/collections/multicloud-interconnect-" in containerfile
     assert (workdir / "context" / "_build" / "collections" / tarballs[0].name).exists()
     assert "kubernetes" in (workdir / "context" / "_build" / "requirements.txt").read_text()
+
+
+def test_the_artifact_installs_and_runs_a_playbook_by_its_fqcn(tmp_path):
+    build = run(BIN / "ansible-galaxy", "collection", "build", "--output-path", tmp_path, REPO, cwd=tmp_path)
+    assert build.returncode == 0, build.stdout + build.stderr
+    tarball = next(tmp_path.glob("multicloud-interconnect-*.tar.gz"))
+    listing = subprocess.run(["tar", "-tzf", str(tarball)], capture_output=True, text=True, check=True).stdout.split()
+    # Development tooling and what the lab generates in the checkout stay out of the artifact.
+    for left_out in ("tools/", "molecule/", "inventories/lab/", ".ci/", "__pycache__", "Makefile"):
+        assert not [f for f in listing if left_out in f], left_out
+    assert "playbooks/site.yml" in listing and "inventories/example/hosts.yml" in listing
+
+    collections = tmp_path / "collections"
+    installed = collections / "ansible_collections" / "multicloud" / "interconnect"
+    # As on a user's controller: no checkout ansible.cfg and no .collections link, so only the
+    # installed copy is on the path; kubernetes.core and friends come from the ansible package.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_NOCOLOR="1", HOME=str(tmp_path))
+
+    def user(*args):
+        return subprocess.run([str(a) for a in args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300, check=False)
+
+    install = user(BIN / "ansible-galaxy", "collection", "install", "--offline", "--no-deps", "-p", collections, tarball)
+    assert install.returncode == 0 and (installed / "MANIFEST.json").exists(), install.stdout + install.stderr
+    found = user(BIN / "ansible-galaxy", "collection", "list", "multicloud.interconnect", "--format", "json")
+    assert found.returncode == 0, found.stderr
+    assert list(json.loads(found.stdout)) == [str(collections / "ansible_collections")]
+    ok = user(BIN / "ansible-playbook", "-i", installed / "inventories/example", "multicloud.interconnect.validate")
+    assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
+    assert "Result: OK (0 errors" in ok.stdout
+    refused = user(BIN / "ansible-playbook", "-i", installed / "tests/integration/inventories/broken",
+                   "multicloud.interconnect.validate")
+    assert refused.returncode == 2, refused.stdout[-3000:]
+    assert "CIDR_OVERLAP_IN_GROUP" in refused.stdout and "ID_DUPLICATE" in refused.stdout
 
 
 def test_awx_credential_type_injects_one_kubeconfig_file():
