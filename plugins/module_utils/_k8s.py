@@ -29,6 +29,36 @@ except ImportError as _import_error:  # pragma: no cover - reported through miss
     ApiException = Exception  # type: ignore[assignment,misc]
 
 
+# Options of every module that talks to clusters (doc fragment multicloud.interconnect.cluster_access).
+# A kubeconfig may be a path, which Ansible must not mask in output, or a mapping with credentials,
+# which the modules never return.
+ACCESS_ARGS: t.Dict[str, t.Dict[str, t.Any]] = {
+    "kubeconfig": {"type": "raw", "no_log": False},
+    "context": {"type": "str"},
+}
+
+
+def with_access_defaults(entries: t.Any, params: t.Mapping[str, t.Any], kubeconfig_key: str = "kubeconfig",
+                         context_key: str = "context") -> t.Any:
+    """Copies of ``entries`` (a mapping or list of cluster entries) where the module's own
+    ``kubeconfig`` / ``context`` fill what an entry leaves empty. The ``K8S_AUTH_*`` variables
+    come after both, in ``api_client``."""
+    def fill(entry: t.Any) -> t.Any:
+        if not isinstance(entry, dict):
+            return entry
+        entry = dict(entry)
+        for key, option in ((kubeconfig_key, "kubeconfig"), (context_key, "context")):
+            if not entry.get(key) and params.get(option):
+                entry[key] = params[option]
+        return entry
+
+    if isinstance(entries, dict):
+        return {name: fill(entry) for name, entry in entries.items()}
+    if isinstance(entries, list):
+        return [fill(entry) for entry in entries]
+    return entries
+
+
 def env_fallback_value(name: str) -> t.Optional[str]:
     value = os.environ.get(name)
     return value or None

@@ -22,6 +22,7 @@ author:
   - multicloud.interconnect maintainers (@multicloud)
 extends_documentation_fragment:
   - multicloud.interconnect.attributes
+  - multicloud.interconnect.cluster_access
 options:
   clusters:
     description:
@@ -152,10 +153,12 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium im
     render_report,
 )
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
+    ACCESS_ARGS,
     ApiException,
     ClusterError,
     api_client,
     describe_api_exception,
+    with_access_defaults,
 )
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import CONNECTED, NOT_CONNECTED, UNKNOWN, verdict
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import kvstoremesh_report
@@ -207,6 +210,7 @@ def connections(clusters: t.Mapping[str, t.Any], namespace: str, wait: int) -> t
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
+            ACCESS_ARGS,
             clusters=dict(type="dict", required=True),
             namespace=dict(type="str", default="kube-system"),
             fail_on_mismatch=dict(type="bool", default=True),
@@ -215,6 +219,8 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    # The module's kubeconfig/context (often from module_defaults) fill what an entry leaves out.
+    module.params["clusters"] = with_access_defaults(module.params["clusters"], module.params)
     clusters = module.params["clusters"]
     try:
         observed = {name: observe(name, spec or {}, module.params["namespace"]) for name, spec in clusters.items()}

@@ -19,6 +19,7 @@ author:
   - multicloud.interconnect maintainers (@multicloud)
 extends_documentation_fragment:
   - multicloud.interconnect.attributes
+  - multicloud.interconnect.cluster_access
 options:
   clusters:
     description:
@@ -98,12 +99,14 @@ failed_clusters:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
+    ACCESS_ARGS,
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     ClusterError,
     api_client,
     describe_api_exception,
     server_version,
+    with_access_defaults,
 )
 
 try:
@@ -145,6 +148,7 @@ def check_cluster(name, hv, permissions, timeout):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            ACCESS_ARGS,
             clusters=dict(type="dict", required=True),
             only=dict(type="list", elements="str", default=[]),
             permissions=dict(
@@ -158,6 +162,9 @@ def main():
         ),
         supports_check_mode=True,
     )
+    # The module's kubeconfig/context (often from module_defaults) fill what an entry leaves out.
+    module.params["clusters"] = with_access_defaults(module.params["clusters"], module.params,
+                                                 "cluster_kubeconfig", "cluster_context")
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     names = module.params["only"] or sorted(module.params["clusters"])

@@ -33,6 +33,7 @@ author:
   - multicloud.interconnect maintainers (@multicloud)
 extends_documentation_fragment:
   - multicloud.interconnect.attributes
+  - multicloud.interconnect.cluster_access
 options:
   clusters:
     description:
@@ -193,9 +194,11 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._istio imp
     run,
 )
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
+    ACCESS_ARGS,
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     ClusterError,
+    with_access_defaults,
 )
 
 COMMON_SPEC = dict(
@@ -209,7 +212,8 @@ COMMON_SPEC = dict(
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            COMMON_SPEC,
+            ACCESS_ARGS,
+            **COMMON_SPEC,
             groups=dict(type="list", elements="str", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             addresses_only=dict(type="bool", default=False),
@@ -218,6 +222,8 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    # The module's kubeconfig/context (often from module_defaults) fill what an entry leaves out.
+    module.params["clusters"] = with_access_defaults(module.params["clusters"], module.params)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     if not HAS_YAML:

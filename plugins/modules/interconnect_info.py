@@ -20,6 +20,7 @@ author:
   - multicloud.interconnect maintainers (@multicloud)
 extends_documentation_fragment:
   - multicloud.interconnect.attributes
+  - multicloud.interconnect.cluster_access
 options:
   clusters:
     description:
@@ -124,9 +125,11 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._istio imp
     observe_all,
 )
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
+    ACCESS_ARGS,
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     ClusterError,
+    with_access_defaults,
 )
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import verdict
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import istiod_report
@@ -146,6 +149,7 @@ def connection(access, entry, namespace):
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
+            ACCESS_ARGS,
             clusters=dict(type="dict", required=True),
             namespace=dict(type="str", default="istio-system"),
             mesh_config_map=dict(type="str", default="istio"),
@@ -153,6 +157,8 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    # The module's kubeconfig/context (often from module_defaults) fill what an entry leaves out.
+    module.params["clusters"] = with_access_defaults(module.params["clusters"], module.params)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     if not HAS_YAML:

@@ -27,6 +27,7 @@ author:
   - multicloud.interconnect maintainers (@multicloud)
 extends_documentation_fragment:
   - multicloud.interconnect.attributes
+  - multicloud.interconnect.cluster_access
 options:
   group:
     description: The network group; written as a label on every object.
@@ -175,9 +176,11 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kosmos as kosmos
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kosmos_k8s as api
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
+    ACCESS_ARGS,
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     ClusterError,
+    with_access_defaults,
 )
 
 API_VERSION = "%s/%s" % (kosmos.GROUP, kosmos.VERSION)
@@ -338,6 +341,7 @@ def _unjoin_order(obj):
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
+            ACCESS_ARGS,
             group=dict(type="str", required=True),
             host=dict(type="str", required=True),
             members=dict(type="list", elements="dict", required=True, options=MEMBER_SPEC),
@@ -349,6 +353,9 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    # The module's kubeconfig/context (often from module_defaults) fill what an entry leaves out.
+    module.params["members"] = with_access_defaults(module.params["members"], module.params)
+    module.params["known_clusters"] = with_access_defaults(module.params["known_clusters"], module.params)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     run = Run(module)

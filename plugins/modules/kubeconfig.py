@@ -27,6 +27,7 @@ author:
   - multicloud.interconnect maintainers (@multicloud)
 extends_documentation_fragment:
   - multicloud.interconnect.attributes
+  - multicloud.interconnect.cluster_access
 options:
   path:
     description:
@@ -132,15 +133,6 @@ options:
       - Seconds to wait for a service-account-token Secret to receive its token.
     type: int
     default: 60
-  kubeconfig:
-    description:
-      - Default for O(clusters[].contexts[].kubeconfig); set by C(module_defaults) for the action group
-        C(multicloud.interconnect.k8s).
-    type: raw
-  context:
-    description:
-      - Default for O(clusters[].contexts[].context).
-    type: str
 attributes:
   check_mode:
     support: full
@@ -253,6 +245,7 @@ except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
     YAML_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _k8s
+from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ACCESS_ARGS
 from ansible_collections.multicloud.interconnect.plugins.module_utils._kubeconfig import (
     PENDING_TOKEN,
     KubeconfigError,
@@ -291,8 +284,8 @@ ARGUMENT_SPEC = dict(
     current_context=dict(type="str"),
     backup=dict(type="bool", default=False),
     wait_timeout=dict(type="int", default=60),
-    kubeconfig=dict(type="raw", no_log=False),
-    context=dict(type="str"),
+    # Defaults for clusters[].contexts[].kubeconfig / context.
+    **ACCESS_ARGS,
 )
 
 

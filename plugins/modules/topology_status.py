@@ -22,6 +22,7 @@ author:
   - multicloud.interconnect maintainers (@multicloud)
 extends_documentation_fragment:
   - multicloud.interconnect.attributes
+  - multicloud.interconnect.cluster_access
 options:
   clusters:
     description:
@@ -124,11 +125,13 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium import clustermesh_secret_peers, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
+    ACCESS_ARGS,
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     ClusterError,
     api_client,
     server_version,
+    with_access_defaults,
 )
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import istiod_report, kvstoremesh_report
 from ansible_collections.multicloud.interconnect.plugins.module_utils._status import (
@@ -228,6 +231,7 @@ def _gateway_addresses(services):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            ACCESS_ARGS,
             clusters=dict(type="dict", required=True),
             interconnect_groups=dict(type="list", elements="str", default=[]),
             istio_namespace=dict(type="str", default="istio-system"),
@@ -237,6 +241,9 @@ def main():
         ),
         supports_check_mode=True,
     )
+    # The module's kubeconfig/context (often from module_defaults) fill what an entry leaves out.
+    module.params["clusters"] = with_access_defaults(module.params["clusters"], module.params,
+                                                 "cluster_kubeconfig", "cluster_context")
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     topology = topology_from_inventory(module.params["clusters"], module.params["interconnect_groups"])

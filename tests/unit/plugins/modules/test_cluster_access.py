@@ -1,0 +1,64 @@
+"""Every module that talks to clusters takes the same access options, documented once, in one action group."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pathlib
+
+import pytest
+import yaml
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import with_access_defaults
+
+REPO = pathlib.Path(__file__).resolve().parents[4]
+MODULES = REPO / "plugins" / "modules"
+GROUP = yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())["action_groups"]["k8s"]
+# What a module imports when it reaches a cluster.
+CLUSTER_READERS = ("api_client", "_kosmos_k8s", "_istio import", "_runtime_k8s")
+
+
+def talks_to_clusters(path: pathlib.Path) -> bool:
+    return any(marker in path.read_text() for marker in CLUSTER_READERS)
+
+
+def documentation(name: str) -> dict:
+    module = importlib.import_module("ansible_collections.multicloud.interconnect.plugins.modules." + name)
+    return yaml.safe_load(module.DOCUMENTATION)
+
+
+def test_the_action_group_is_every_module_that_talks_to_clusters():
+    expected = sorted(p.stem for p in MODULES.glob("*.py") if talks_to_clusters(p))
+    assert "validate_topology" not in expected
+    assert sorted(GROUP) == expected
+
+
+@pytest.mark.parametrize("name", GROUP)
+def test_each_module_of_the_group_documents_the_access_options_by_the_shared_fragment(name):
+    doc = documentation(name)
+    assert "multicloud.interconnect.cluster_access" in doc["extends_documentation_fragment"]
+    # Documented once: a module's own options must not redefine them.
+    assert not {"kubeconfig", "context"} & set(doc["options"])
+
+
+def test_module_values_fill_only_what_an_entry_leaves_out():
+    params = {"kubeconfig": "/etc/mci/all.yaml", "context": None}
+    filled = with_access_defaults({"a": {"kubeconfig": "/a.yaml"}, "b": {}, "c": None}, params)
+    assert filled == {"a": {"kubeconfig": "/a.yaml"}, "b": {"kubeconfig": "/etc/mci/all.yaml"}, "c": None}
+    contract = with_access_defaults([{"cluster_context": "x"}], {"kubeconfig": "/k", "context": "y"},
+                                    "cluster_kubeconfig", "cluster_context")
+    assert contract == [{"cluster_context": "x", "cluster_kubeconfig": "/k"}]
+
+
+def test_a_module_default_kubeconfig_reaches_the_cluster_reader(tmp_path, capsys, monkeypatch):
+    """cluster_preflight with the kubeconfig only at module level: the real loader opens that file."""
+    monkeypatch.delenv("K8S_AUTH_KUBECONFIG", raising=False)
+    missing = tmp_path / "from-module-defaults.yaml"
+    preflight = importlib.import_module("ansible_collections.multicloud.interconnect.plugins.modules.cluster_preflight")
+    with patch_module_args({"clusters": {"cluster01": {"cluster_context": "cluster01"}}, "kubeconfig": str(missing)}):
+        with pytest.raises(SystemExit):
+            preflight.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result["failed"] is True
+    assert str(missing) in result["msg"] and "cluster01" in result["msg"]
