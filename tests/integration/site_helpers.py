@@ -1,23 +1,116 @@
-"""Running the playbooks on the lab as a user does, for every lab-backed suite."""
+"""The one place the integration suites run ansible-playbook as a user does and read its PLAY RECAP.
+
+Every suite imports these instead of keeping its own copy, so the environment a playbook sees
+(the repository's ansible.cfg, no colour codes in the output that the assertions read) and the
+parsing of the recap are the same everywhere. Lab-specific lookups (``lab_dir``, ``lab_charts``)
+live here too because more than one suite needs them.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = pathlib.Path(sys.executable).parent / "ansible-playbook"
+BIN = pathlib.Path(sys.executable).parent
+# The counters ansible-playbook prints per host in its PLAY RECAP, in the order it prints them.
+RECAP_COUNTERS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """What one ansible run left: its exit code and both streams."""
+
+    args: tuple
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        """stdout then stderr, what a user sees on a terminal (errors and warnings go to stderr)."""
+        return self.stdout + self.stderr
+
+
+def ansible_env(extra=None) -> dict:
+    """The caller's environment with the repository's ansible.cfg and plain-text output.
+
+    A value of None in ``extra`` removes that variable, for runs that must not inherit it.
+    """
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    for name, value in (extra or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = str(value)
+    return env
+
+
+def run_ansible(tool, *args, inventories=(), env=None, timeout=900, expect=0) -> Run:
+    """``tool`` (ansible, ansible-playbook, ...) from this virtualenv, run from the repository.
+
+    ``inventories`` are paths relative to the repository or absolute, each passed with ``-i``.
+    With ``expect`` set, the exit code must be that one; the tail of the output says why not.
+    """
+    command = [str(BIN / tool)]
+    for inventory in inventories:
+        command += ["-i", str(REPO / inventory)]  # an absolute path replaces REPO
+    command += [str(arg) for arg in args]
+    done = subprocess.run(command, cwd=REPO, env=ansible_env(env), capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    run = Run(tuple(command), done.returncode, done.stdout, done.stderr)
+    if expect is not None:
+        assert run.returncode == expect, run.stdout[-6000:] + run.stderr[-3000:]
+    return run
+
+
+def run_playbook(playbook, *args, inventories=("inventories/lab",), env=None, timeout=900, expect=0) -> Run:
+    """ansible-playbook ``playbook`` (relative to the repository or absolute) with ``args`` after it."""
+    return run_ansible("ansible-playbook", REPO / playbook, *args, inventories=inventories, env=env, timeout=timeout,
+                       expect=expect)
 
 
 def run_site(out_dir, *extra, inventories=("inventories/lab",), playbook="playbooks/site.yml", expect=0):
-    """ansible-playbook as a user runs it; returns stdout (and stderr when the exit code is not expected)."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    args = [str(ANSIBLE_PLAYBOOK)]
-    for inventory in inventories:
-        args += ["-i", str(REPO / inventory)]
-    args += [str(REPO / playbook), "-e", "status_output_dir=%s" % out_dir, *extra]
-    run = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800, check=False)
-    assert run.returncode == expect, run.stdout[-6000:] + run.stderr[-3000:]
-    return run.stdout
+    """stdout of ``playbook`` (site.yml unless told) writing its status report into ``out_dir``."""
+    return run_playbook(playbook, "-e", "status_output_dir=%s" % out_dir, *extra, inventories=inventories,
+                        timeout=1800, expect=expect).stdout
+
+
+def recap(output) -> dict:
+    """``{host: {ok, changed, unreachable, failed, skipped, rescued, ignored}}`` from the PLAY RECAP.
+
+    Only the text after the last "PLAY RECAP" header is read, so a task's output that happens to look
+    like a recap line is never counted; no recap (the run stopped before any play) gives {}.
+    """
+    start = output.rfind("PLAY RECAP")
+    if start < 0:
+        return {}
+    found = {}
+    for host, counters in re.findall(r"^(\S+)\s+:\s+(ok=\d+.*)$", output[start:], re.M):
+        counts = {name: int(value) for name, value in re.findall(r"(\w+)=(\d+)", counters)}
+        found[host] = {name: counts.get(name, 0) for name in RECAP_COUNTERS}
+    return found
+
+
+def changed(output) -> dict:
+    """``{host: changed count}`` from the PLAY RECAP."""
+    return {host: counts["changed"] for host, counts in recap(output).items()}
+
+
+def lab_dir() -> str:
+    """The lab's build directory (its tools and charts), as tools/lab/build.py names it."""
+    return subprocess.run([sys.executable, str(REPO / "tools/lab/build.py"), "--print-dir"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def lab_charts():
+    """The Istio charts the lab exported, or LAB_ISTIO_CHARTS; None when there are none."""
+    explicit = os.environ.get("LAB_ISTIO_CHARTS")
+    if explicit:
+        return pathlib.Path(explicit)
+    found = sorted(pathlib.Path.home().glob(".cache/multicloud-interconnect/lab/*/charts/istiod/Chart.yaml"))
+    return found[0].parent.parent if found else None

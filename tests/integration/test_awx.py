@@ -3,16 +3,13 @@ playbooks run with only what an AWX credential of awx/credential_type.yml inject
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
-import subprocess
-import sys
 
 import pytest
 import yaml
+from site_helpers import REPO, run_playbook  # pylint: disable=import-error
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 TEMPLATES = yaml.safe_load((REPO / "awx" / "job_templates.yml").read_text())["job_templates"]
 SURVEY_TYPES = {"text", "textarea", "password", "integer", "float", "multiplechoice", "multiselect"}
 VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -83,15 +80,11 @@ def test_playbooks_run_with_the_environment_an_awx_credential_injects(lab, tmp_p
         "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
         "cluster_context": "{{ inventory_hostname }}"}
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), K8S_AUTH_KUBECONFIG=str(kubeconfig),
-               ANSIBLE_NOCOLOR="1")
-    env.pop("KUBECONFIG", None)
+    # Only the credential's variable: a KUBECONFIG of the caller's would hide a missing injection.
+    env = {"K8S_AUTH_KUBECONFIG": kubeconfig, "KUBECONFIG": None}
     for book in ("preflight.yml", "status.yml"):
-        run = subprocess.run([str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i",
-                              str(tmp_path / "hosts.yml"), str(REPO / "playbooks" / book),
-                              "-e", "status_output_dir=%s" % tmp_path],
-                             cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
-        assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+        run_playbook("playbooks/" + book, "-e", "status_output_dir=%s" % tmp_path,
+                     inventories=(tmp_path / "hosts.yml",), env=env, timeout=600)
     status = yaml.safe_load((tmp_path / "status.json").read_text())
     for name in lab.clusters:
         assert status["clusters"][name]["reachable"], status["clusters"][name]["error"]

@@ -7,43 +7,25 @@ here are shared with test_cilium_mesh_changes.py.
 from __future__ import annotations
 
 import base64
-import os
 import pathlib
-import re
 import subprocess
-import sys
 
 import pytest
+from site_helpers import REPO, lab_dir, recap, run_playbook  # pylint: disable=import-error
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = pathlib.Path(sys.executable).parent / "ansible-playbook"
 INVENTORIES = REPO / "tests/integration/inventories"
 LAB = [REPO / "inventories/lab", INVENTORIES / "cilium"]
 RELEASE = "cilium"
 NAMESPACE = "kube-system"
 
 
-def lab_dir() -> str:
-    return subprocess.run([sys.executable, str(REPO / "tools/lab/build.py"), "--print-dir"], check=True,
-                          capture_output=True, text=True).stdout.strip()
-
-
 def playbook(name, inventories, *extra, timeout=900):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-               MCI_LAB_DIR=lab_dir())
-    args = [str(ANSIBLE_PLAYBOOK)]
-    for inventory in inventories:
-        args += ["-i", str(inventory)]
-    return subprocess.run(args + [str(REPO / "playbooks" / name), *extra], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    """The run of playbooks/``name``, not asserted: each test judges its own exit code.
 
-
-def recap(run) -> dict:
-    """``{host: {ok, changed, failed, ...}}`` from the PLAY RECAP."""
-    result = {}
-    for match in re.finditer(r"^(\S+)\s+: ((?:\w+=\d+\s*)+)$", run.stdout, re.M):
-        result[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
-    return result
+    MCI_LAB_DIR saves the cilium overlay's group_vars from running tools/lab/build.py at every use.
+    """
+    return run_playbook("playbooks/" + name, *extra, inventories=inventories, env={"MCI_LAB_DIR": lab_dir()},
+                        timeout=timeout, expect=None)
 
 
 def core(lab, cluster):
@@ -109,7 +91,7 @@ def test_apply_then_nothing_left_to_change(converged):
     for name in ("check_again", "apply_again"):
         run = converged[name]
         assert run.returncode == 0, run.stdout[-6000:]
-        counts = recap(run)
+        counts = recap(run.stdout)
         for host in ("cluster01", "cluster02", "cluster03", "cluster04"):
             assert counts[host]["changed"] == 0, (name, host, run.stdout[-6000:])
 

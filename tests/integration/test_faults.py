@@ -7,37 +7,14 @@
 
 from __future__ import annotations
 
-import os
-import pathlib
-import re
-import subprocess
-import sys
-
 import pytest
 import yaml
 from kubernetes import client
+from site_helpers import recap, run_playbook  # pylint: disable=import-error
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-PLAYBOOK = pathlib.Path(sys.executable).parent / "ansible-playbook"
 VICTIM = "cluster02"
 
 pytestmark = pytest.mark.lab
-
-
-def playbook(name, *extra):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    run = subprocess.run([str(PLAYBOOK), "-i", str(REPO / "inventories/lab"), str(REPO / "playbooks" / name), *extra],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=1200, check=False)
-    return run, run.stdout + run.stderr
-
-
-def recap(output):
-    """PLAY RECAP counters per host, summed over every play of the run."""
-    totals = {}
-    for host, changed, unreachable, failed in re.findall(
-            r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output, re.M):
-        totals[host] = {"changed": int(changed), "unreachable": int(unreachable), "failed": int(failed)}
-    return totals
 
 
 def kube_system_snapshot(lab, names):
@@ -66,7 +43,8 @@ def victim_down(lab):
 def test_preflight_stops_before_any_write_naming_the_dead_cluster(lab, victim_down):
     others = [name for name in lab.clusters if name != victim_down]
     before = kube_system_snapshot(lab, others)
-    run, output = playbook("site.yml")
+    run = run_playbook("playbooks/site.yml", timeout=1200, expect=None)
+    output = run.output
     assert run.returncode != 0, output
     assert "Stopped before any change" in output
     assert "cluster %s" % victim_down in output
@@ -81,19 +59,17 @@ def test_cluster_dying_mid_run_is_named_and_a_rerun_converges(lab, tmp_path):
     lab.run("stop-apiserver", VICTIM)
     try:
         # No preflight here: this is the cluster failing after the checks, in the middle of the writes.
-        run, output = playbook("apiserver_expose.yml", *extra)
+        run = run_playbook("playbooks/apiserver_expose.yml", *extra, timeout=1200, expect=None)
     finally:
         lab.run("start-apiserver", VICTIM)
         lab.run("up")
     assert run.returncode != 0
-    assert VICTIM in output
-    result = recap(output)
+    assert VICTIM in run.output
+    result = recap(run.output)
     assert result[VICTIM]["failed"] == 1 or result[VICTIM]["unreachable"] == 1, result
 
-    run, output = playbook("apiserver_expose.yml", *extra)
-    assert run.returncode == 0, output
-    run, output = playbook("apiserver_expose.yml", *extra)
-    assert run.returncode == 0, output
+    run_playbook("playbooks/apiserver_expose.yml", *extra, timeout=1200)
+    output = run_playbook("playbooks/apiserver_expose.yml", *extra, timeout=1200).output
     assert all(r["changed"] == 0 for r in recap(output).values()), recap(output)
 
     config = yaml.safe_load(kubeconfig.read_text())

@@ -6,20 +6,15 @@ Starts from net-a + net-b joined (as test_interconnect_join leaves them, or make
 from __future__ import annotations
 
 import os
-import pathlib
-import re
-import subprocess
-import sys
 
 import pytest
 import yaml
+from site_helpers import REPO, changed, lab_charts, run_playbook  # pylint: disable=import-error
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-BIN = pathlib.Path(sys.executable).parent
 INVENTORIES = REPO / "tests/integration/inventories"
-LAB = ("-i", REPO / "inventories/lab", "-i", INVENTORIES / "interconnect")
-NET_C = LAB + ("-i", INVENTORIES / "interconnect-net-c")
-ADDRESS = LAB + ("-i", INVENTORIES / "interconnect-address")
+LAB = (REPO / "inventories/lab", INVENTORIES / "interconnect")
+NET_C = LAB + (INVENTORIES / "interconnect-net-c",)
+ADDRESS = LAB + (INVENTORIES / "interconnect-address",)
 NS = "istio-system"
 TWO = {"cluster01": "net-a", "cluster02": "net-a", "cluster03": "net-b", "cluster04": "net-b"}
 THREE = dict(TWO, cluster04="net-c")
@@ -27,26 +22,13 @@ THREE = dict(TWO, cluster04="net-c")
 pytestmark = pytest.mark.lab
 
 
-def lab_charts():
-    explicit = os.environ.get("LAB_ISTIO_CHARTS")
-    if explicit:
-        return pathlib.Path(explicit)
-    found = sorted(pathlib.Path.home().glob(".cache/multicloud-interconnect/lab/*/charts/istiod/Chart.yaml"))
-    return found[0].parent.parent if found else None
-
-
 def playbook(name, *args, inventory=LAB, expect=0, tmp=None):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    """Output of playbooks/``name``, which must exit with ``expect``.
+
+    With ``tmp``, the merged kubeconfig is written there rather than in the user's ~/.kube.
+    """
     extra = ("-e", "apiserver_kubeconfig_path=%s" % (tmp / "kubeconfig")) if tmp else ()
-    run = subprocess.run([str(BIN / "ansible-playbook"), *map(str, inventory), str(REPO / "playbooks" / name),
-                          *extra, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
-    output = run.stdout + run.stderr
-    assert run.returncode == expect, output[-8000:]
-    return output
-
-
-def recap(output):
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
+    return run_playbook("playbooks/" + name, *extra, *args, inventories=inventory, expect=expect).output
 
 
 def core(lab, name):
@@ -99,7 +81,7 @@ def test_third_group_after_removing_the_group_it_leaves(flow):
     assert "cluster04" in out
     assert_interconnect(lab, THREE, ["net-a", "net-b", "net-c"])
     again = playbook("interconnect_join.yml", "--check", inventory=NET_C, tmp=tmp)
-    assert all(count == 0 for count in recap(again).values()), again[-3000:]
+    assert all(count == 0 for count in changed(again).values()), again[-3000:]
 
 
 def test_remove_one_of_three(flow):
@@ -107,13 +89,13 @@ def test_remove_one_of_three(flow):
     playbook("interconnect_remove.yml", "-e", '{"interconnect_remove_groups": ["net-c"]}', inventory=NET_C)
     assert_interconnect(lab, THREE, ["net-a", "net-b"])
     again = playbook("interconnect_remove.yml", "-e", '{"interconnect_remove_groups": ["net-c"]}', inventory=NET_C)
-    assert all(count == 0 for count in recap(again).values())
+    assert all(count == 0 for count in changed(again).values())
 
 
 def test_address_update_changes_only_addresses(flow):
     lab = flow["lab"]
     before = {name: secrets(lab, name) for name in THREE}
-    inventory = ADDRESS + ("-i", INVENTORIES / "interconnect-net-c")
+    inventory = ADDRESS + (INVENTORIES / "interconnect-net-c",)
     out = playbook("gateway_address_update.yml", "-e", '{"interconnect_update_groups": ["net-a"]}',
                    inventory=inventory)
     assert "172.30.1.200" in out
@@ -122,7 +104,7 @@ def test_address_update_changes_only_addresses(flow):
     assert {name: secrets(lab, name) for name in THREE} == before
     again = playbook("gateway_address_update.yml", "-e", '{"interconnect_update_groups": ["net-a"]}',
                      "--check", inventory=inventory)
-    assert all(count == 0 for count in recap(again).values())
+    assert all(count == 0 for count in changed(again).values())
 
 
 def test_disable_after_every_group_is_removed(flow):

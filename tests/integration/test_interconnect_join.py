@@ -8,50 +8,32 @@ from __future__ import annotations
 import base64
 import json
 import os
-import pathlib
 import re
-import subprocess
-import sys
 
 import pytest
 import yaml
+from site_helpers import REPO, changed, lab_charts, run_ansible, run_playbook  # pylint: disable=import-error
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-BIN = pathlib.Path(sys.executable).parent
 INVENTORIES = REPO / "tests/integration/inventories"
-LAB = ("-i", REPO / "inventories/lab", "-i", INVENTORIES / "interconnect")
-NET_C = LAB + ("-i", INVENTORIES / "interconnect-net-c")
+LAB = (REPO / "inventories/lab", INVENTORIES / "interconnect")
+NET_C = LAB + (INVENTORIES / "interconnect-net-c",)
 NS = "istio-system"
 ALL_GROUPS = '{"interconnect_remove_groups": ["net-a", "net-b", "net-c"]}'
 
 pytestmark = pytest.mark.lab
 
 
-def lab_charts():
-    """The Istio charts the lab exported, or LAB_ISTIO_CHARTS."""
-    explicit = os.environ.get("LAB_ISTIO_CHARTS")
-    if explicit:
-        return pathlib.Path(explicit)
-    found = sorted(pathlib.Path.home().glob(".cache/multicloud-interconnect/lab/*/charts/istiod/Chart.yaml"))
-    return found[0].parent.parent if found else None
-
-
 def playbook(name, *args, inventory=LAB, expect=0, tmp=None):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    """Output of playbooks/``name``, which must exit with ``expect``.
+
+    With ``tmp``, the merged kubeconfig is written there rather than in the user's ~/.kube.
+    """
     extra = ("-e", "apiserver_kubeconfig_path=%s" % (tmp / "kubeconfig")) if tmp else ()
-    run = subprocess.run([str(BIN / "ansible-playbook"), *map(str, inventory), str(REPO / "playbooks" / name),
-                          *extra, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
-    output = run.stdout + run.stderr
-    assert run.returncode == expect, output[-8000:]
-    return output
-
-
-def recap(output):
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
+    return run_playbook("playbooks/" + name, *extra, *args, inventories=inventory, expect=expect).output
 
 
 def unchanged(output):
-    changes = recap(output)
+    changes = changed(output)
     assert {"cluster01", "cluster02", "cluster03", "cluster04"} <= set(changes), output[-4000:]
     assert all(count == 0 for count in changes.values()), (changes, output[-6000:])
 
@@ -208,18 +190,15 @@ def test_rules_refuse_with_their_message_and_change_nothing(joined):
 def test_info_reports_drift_after_a_secret_is_deleted_by_hand_and_join_repairs_it(joined):
     lab, tmp = joined["lab"], joined["tmp"]
     core(lab, "cluster03").delete_namespaced_secret("istio-remote-secret-cluster01", NS)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     args = json.dumps({"clusters": "{{ hostvars | multicloud.interconnect.istio_interconnect_clusters("
                                    "groups['clusters']) }}"})
-    run = subprocess.run([str(BIN / "ansible"), *map(str, LAB), "cluster01", "--check", "-m",
-                          "multicloud.interconnect.interconnect_info", "-a", args],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    run = run_ansible("ansible", "cluster01", "--check", "-m", "multicloud.interconnect.interconnect_info", "-a", args,
+                      inventories=LAB, timeout=300)
     report = yaml.safe_load(run.stdout.split("=>", 1)[1])  # the project's ansible.cfg prints results as YAML
     assert report["in_sync"] is False
     assert report["clusters"]["cluster03"]["missing"] == ["istio-remote-secret-cluster01"]
     assert report["joined_groups"] == ["net-a", "net-b"]
     assert [d["name"] for d in report["drift"]] == ["istio-remote-secret-cluster01"]
     out = playbook("interconnect_join.yml", tmp=tmp)
-    assert recap(out)["cluster01"] == 1  # the module ran once, for every cluster
+    assert changed(out)["cluster01"] == 1  # the module ran once, for every cluster
     assert_interconnect(lab, GROUPS, ["net-a", "net-b"])

@@ -13,15 +13,12 @@ import json
 import os
 import pathlib
 import re
-import subprocess
-import sys
 import warnings
 
 import pytest
+from site_helpers import REPO, recap, run_playbook  # pylint: disable=import-error
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 INVENTORIES = REPO / "tests" / "integration" / "inventories"
-ANSIBLE_PLAYBOOK = pathlib.Path(sys.executable).parent / "ansible-playbook"
 CRDS = ("clusters.kosmos.io", "clusternodes.kosmos.io", "nodeconfigs.kosmos.io")
 MANAGED = "app.kubernetes.io/managed-by=multicloud.interconnect"
 
@@ -53,11 +50,9 @@ def manifest_source():
 
 
 def playbook(inventory, *extra, name="kosmos_link.yml"):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-               KOSMOS_MANIFEST_SOURCE=manifest_source())
-    return subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(INVENTORIES / inventory), str(REPO / "playbooks" / name), *extra],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
+    """The run of playbooks/``name`` on one of this suite's inventories, not asserted (assert_ok judges it)."""
+    return run_playbook("playbooks/" + name, *extra, inventories=(INVENTORIES / inventory,),
+                        env={"KOSMOS_MANIFEST_SOURCE": manifest_source()}, timeout=900, expect=None)
 
 
 def flat(text):
@@ -65,17 +60,9 @@ def flat(text):
     return " ".join(text.replace("'", " ").split())
 
 
-def recap(run):
-    """{host: {ok, changed, failed, ...}} from the PLAY RECAP."""
-    found = {}
-    for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", run.stdout, re.M):
-        found[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
-    return found
-
-
 def assert_ok(run, changed=None):
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
-    counts = recap(run)
+    counts = recap(run.stdout)
     if changed is not None:
         assert {h: c["changed"] for h, c in counts.items()} == {h: changed for h in counts}, run.stdout[-6000:]
     return counts

@@ -9,17 +9,12 @@ the end (JSON and SVG) says every peer, Kosmos member and remote secret is in pl
 from __future__ import annotations
 
 import json
-import re
 import xml.etree.ElementTree as ET
 
 import pytest
-from site_helpers import run_site as site  # pylint: disable=import-error
+from site_helpers import changed, run_site as site  # pylint: disable=import-error
 
 pytestmark = pytest.mark.lab
-
-
-def changed(output):
-    return {host: int(count) for host, count in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
 
 
 @pytest.fixture(scope="module", name="converged")

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import pathlib
-import subprocess
-import sys
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = pathlib.Path(sys.executable).parent / "ansible-playbook"
-
-
-def playbook(inventory, *extra):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(REPO / "playbooks" / "validate.yml"), *extra],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )
+from site_helpers import run_playbook  # pylint: disable=import-error
 
 
 def test_broken_inventory_reports_every_error_in_one_run():
-    run = playbook(REPO / "tests/integration/inventories/broken")
-    output = run.stdout + run.stderr
-    assert run.returncode == 2, output
+    run = run_playbook("playbooks/validate.yml", inventories=("tests/integration/inventories/broken",), timeout=300,
+                       expect=2)
+    output = run.output
     for code in ("ID_DUPLICATE", "CIDR_OVERLAP_IN_GROUP", "CIDR_HOST_BITS", "NAME_INVALID", "GROUP_MIXED_CNI",
                  "INTERCONNECT_NO_GATEWAY", "INTERCONNECT_UNKNOWN_GROUP"):
         assert code in output, code
@@ -32,7 +18,6 @@ def test_broken_inventory_reports_every_error_in_one_run():
 
 
 def test_example_inventory_passes_in_check_mode():
-    run = playbook(REPO / "inventories/example", "--check")
-    assert run.returncode == 0, run.stdout + run.stderr
+    run = run_playbook("playbooks/validate.yml", "--check", inventories=("inventories/example",), timeout=300)
     assert "Result: OK" in run.stdout
     assert "changed=0" in run.stdout
