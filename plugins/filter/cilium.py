@@ -13,6 +13,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _cilium
+from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import render
 
 _display = Display()
 
@@ -34,9 +35,9 @@ def cilium_kernel_findings(nodes, minimum):
 
 
 def cilium_kernel_problems(hostvars, hosts, minimum, allow_unknown=False):
-    """One line per cluster of ``hosts`` whose nodes cannot run Cilium, from their ``__cilium_kernel`` facts."""
+    """Rendered problems (lines) for the clusters of ``hosts`` whose nodes cannot run Cilium (``__cilium_kernel`` facts)."""
     findings = {h: _hv(hostvars, h)["__cilium_kernel"] for h in hosts or [] if "__cilium_kernel" in _hv(hostvars, h)}
-    return _cilium.kernel_problems(findings, minimum, bool(allow_unknown))
+    return render(_cilium.kernel_problems(findings, minimum, bool(allow_unknown)))
 
 
 def cilium_member(name, cluster_vars, settings, nodes, service):
@@ -45,13 +46,13 @@ def cilium_member(name, cluster_vars, settings, nodes, service):
 
 
 def cilium_mesh_problems(hostvars, hosts, inventory_hosts):
-    """Problems that stop the run before any change (ports, types, group members missing from the run)."""
+    """Rendered problems (lines) that stop the run before any change: ports, types, group members left out."""
     expected = {}
     for name in inventory_hosts or []:
         hv = _hv(hostvars, name)
         if hv.get("cluster_cni", "cilium") == "cilium" and hv.get("cluster_network_group"):
             expected.setdefault(hv["cluster_network_group"], []).append(name)
-    return _cilium.mesh_problems(_members(hostvars, hosts), expected)
+    return render(_cilium.mesh_problems(_members(hostvars, hosts), expected))
 
 
 def cilium_ca_plan(hostvars, hosts, group, source_cluster=None, provided_cert=None, provided_key=None):

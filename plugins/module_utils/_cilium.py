@@ -22,6 +22,7 @@ import re
 import typing as t
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kernel
+from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem, problem
 
 # clustermesh.config.clusters is a map {name: {...}} from chart 1.19.0 on (the chart's
 # "clustermesh-clusters" helper accepts both); older charts only read a list of {name, ...}.
@@ -94,23 +95,27 @@ def kernel_findings(nodes: t.Iterable[t.Mapping[str, t.Any]], minimum: t.Any) ->
 
 
 def kernel_problems(by_cluster: t.Mapping[str, t.Mapping[str, t.List[t.Mapping[str, str]]]], minimum: t.Any,
-                    allow_unknown: bool) -> t.List[str]:
-    """One line per cluster with nodes that cannot run the chosen Cilium, naming the nodes."""
+                    allow_unknown: bool) -> t.List[Problem]:
+    """One problem per cluster with nodes that cannot run the chosen Cilium, naming the nodes."""
     minimum = kernel_floor(minimum)
-    lines = []
+    problems = []
     for cluster in sorted(by_cluster):
         findings = by_cluster[cluster] or {}
         old = findings.get("too_old") or []
         if old:
-            lines.append("cluster %s: kernel older than %s on %s; fix: upgrade these nodes (role "
-                         "multicloud.interconnect.kernel_upgrade) or choose a Cilium whose minimum they meet"
-                         % (cluster, minimum, ", ".join("%s (%s)" % (n["node"], n["kernel"]) for n in old)))
+            problems.append(problem(
+                "CILIUM_KERNEL_TOO_OLD", "cluster %s: kernel older than %s on %s."
+                % (cluster, minimum, ", ".join("%s (%s)" % (n["node"], n["kernel"]) for n in old)),
+                "upgrade these nodes (role multicloud.interconnect.kernel_upgrade) or choose a Cilium whose minimum "
+                "they meet", [cluster], field="cilium_kernel_min_version"))
         unknown = findings.get("unknown") or []
         if unknown and not allow_unknown:
-            lines.append("cluster %s: kernel version unreadable on %s; fix: check the nodes, or set "
-                         "cilium_kernel_allow_unknown: true when the nodes are simulated"
-                         % (cluster, ", ".join("%s (%s)" % (n["node"], n["kernel"]) for n in unknown)))
-    return lines
+            problems.append(problem(
+                "CILIUM_KERNEL_UNKNOWN", "cluster %s: kernel version unreadable on %s."
+                % (cluster, ", ".join("%s (%s)" % (n["node"], n["kernel"]) for n in unknown)),
+                "check the nodes, or set cilium_kernel_allow_unknown: true when the nodes are simulated", [cluster],
+                field="cilium_kernel_allow_unknown"))
+    return problems
 
 
 # ---- endpoints ---------------------------------------------------------------------------------
@@ -217,7 +222,8 @@ def member(inventory_name: str, hv: t.Mapping[str, t.Any], settings: t.Mapping[s
     }
 
 
-def mesh_problems(members: t.Iterable[t.Mapping[str, t.Any]], expected: t.Mapping[str, t.Iterable[str]]) -> t.List[str]:
+def mesh_problems(members: t.Iterable[t.Mapping[str, t.Any]],
+                  expected: t.Mapping[str, t.Iterable[str]]) -> t.List[Problem]:
     """Problems that must stop the run before any change: ports, service types, clusters left out.
 
     ``expected``: group -> inventory names of every Cilium cluster of that group in the inventory,
@@ -228,25 +234,33 @@ def mesh_problems(members: t.Iterable[t.Mapping[str, t.Any]], expected: t.Mappin
     for entry in members:
         by_group.setdefault(entry["group"], []).append(entry)
         if entry["service_type"] not in SERVICE_TYPES:
-            problems.append("cluster %s: cilium_clustermesh_service_type is %r; fix: use NodePort or LoadBalancer"
-                            % (entry["name"], entry["service_type"]))
+            problems.append(problem(
+                "CILIUM_SERVICE_TYPE_INVALID", "cluster %s: cilium_clustermesh_service_type is %r."
+                % (entry["name"], entry["service_type"]), "use NodePort or LoadBalancer", [entry["name"]],
+                entry["group"], "cilium_clustermesh_service_type"))
         port = entry.get("node_port")
         if entry["service_type"] == "NodePort" and not (port and NODE_PORT_RANGE[0] <= port <= NODE_PORT_RANGE[1]):
-            problems.append("cluster %s: clustermesh-apiserver nodePort %s is outside %d-%d; fix: set "
-                            "cilium_clustermesh_node_port for this cluster, or a lower cilium_clustermesh_node_port_base"
-                            % (entry["name"], port, NODE_PORT_RANGE[0], NODE_PORT_RANGE[1]))
+            problems.append(problem(
+                "CILIUM_NODE_PORT_OUT_OF_RANGE", "cluster %s: clustermesh-apiserver nodePort %s is outside %d-%d."
+                % (entry["name"], port, NODE_PORT_RANGE[0], NODE_PORT_RANGE[1]),
+                "set cilium_clustermesh_node_port for this cluster, or a lower cilium_clustermesh_node_port_base",
+                [entry["name"]], entry["group"], "cilium_clustermesh_node_port"))
     for group, entries in sorted(by_group.items()):
         # The rule validation applies too (CILIUM_NODE_PORT_CLASH), for runs of the role on its own.
         shared = shared_node_ports({e["name"]: e.get("node_port") for e in entries if e["service_type"] == "NodePort"})
         for port, names in shared.items():
-            problems.append("network group %s: clusters %s share clustermesh-apiserver nodePort %d; fix: give "
-                            "each cluster its own cilium_clustermesh_node_port" % (group, ", ".join(names), port))
+            problems.append(problem(
+                "CILIUM_NODE_PORT_CLASH", "network group %s: clusters %s share clustermesh-apiserver nodePort %d."
+                % (group, ", ".join(names), port), "give each cluster its own cilium_clustermesh_node_port",
+                names, group, "cilium_clustermesh_node_port"))
         present = {e["inventory_name"] for e in entries}
         missing = sorted(set(expected.get(group) or ()) - present)
         if missing:
-            problems.append("network group %s: %s %s in the inventory but not in this run (--limit?); their peers "
-                            "would be disconnected; fix: run on every cluster of the group"
-                            % (group, ", ".join(missing), "is" if len(missing) == 1 else "are"))
+            problems.append(problem(
+                "CILIUM_GROUP_MEMBER_LEFT_OUT", "network group %s: %s %s in the inventory but not in this run "
+                "(--limit?); their peers would be disconnected." % (group, ", ".join(missing),
+                                                                    "is" if len(missing) == 1 else "are"),
+                "run on every cluster of the group", missing, group, "--limit"))
     return problems
 
 

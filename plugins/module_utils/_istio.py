@@ -42,6 +42,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s impor
     api_client,
     describe_api_exception,
 )
+from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem, refusal
 
 try:
     from kubernetes import client as k8s_client
@@ -79,31 +80,9 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 class InterconnectError(Exception):
     """The request breaks a rule; nothing was changed. ``problems`` lists every reason."""
 
-    def __init__(self, problems: t.Sequence["Problem"]) -> None:
+    def __init__(self, problems: t.Sequence[Problem]) -> None:
         self.problems = list(problems)
-        super().__init__(render_problems(self.problems))
-
-
-@dataclasses.dataclass(frozen=True)
-class Problem:
-    code: str
-    message: str
-    fix: str
-    clusters: t.Tuple[str, ...] = ()
-    group: t.Optional[str] = None
-
-    def as_dict(self) -> t.Dict[str, t.Any]:
-        return {"code": self.code, "message": self.message, "fix": self.fix,
-                "clusters": list(self.clusters), "group": self.group}
-
-
-def render_problems(problems: t.Sequence[Problem]) -> str:
-    plural = "" if len(problems) == 1 else "s"
-    lines = ["Interconnect refused (%d problem%s); nothing was changed." % (len(problems), plural)]
-    for problem in problems:
-        who = ", ".join(problem.clusters) or problem.group or "-"
-        lines.append("%s [%s] %s Fix: %s" % (problem.code, who, problem.message, problem.fix))
-    return "\n".join(lines)
+        super().__init__(refusal("Interconnect", self.problems))
 
 
 # ---- inputs ------------------------------------------------------------------------------------

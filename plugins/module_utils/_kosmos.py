@@ -22,6 +22,8 @@ import ipaddress
 import json
 import typing as t
 
+from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import from_dict, refusal
+
 GROUP = "kosmos.io"
 VERSION = "v1alpha1"
 CLUSTER_PLURAL = "clusters"
@@ -252,10 +254,8 @@ def plan_groups(cluster_vars: t.Mapping[str, t.Mapping[str, t.Any]], order: t.Se
 
 
 def failure_message(problems: t.Iterable[t.Mapping[str, t.Any]]) -> str:
-    items = list(problems)
-    head = "Kosmos ClusterLink plan refused the inventory: %d error(s); nothing was changed." % len(items)
-    return "\n".join([head] + ["- %s [%s]: %s Fix: %s" % (p["code"], ", ".join(p["clusters"]) or p.get("group") or "-",
-                                                          p["message"], p["fix"]) for p in items])
+    """The refusal of a plan's ``errors``, rendered as every refusal of the collection is."""
+    return refusal("Kosmos ClusterLink plan", [from_dict(p) for p in problems])
 
 
 # ---- desired objects ----------------------------------------------------------------------------

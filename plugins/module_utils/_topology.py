@@ -26,6 +26,15 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._cidr impo
     overlap_components,
     parse_cidr,
 )
+# Problem and the severities are part of this module's interface too: callers and tests read them here.
+from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import (
+    ERROR,
+    INFO,
+    WARNING,
+    Problem,
+    problem,
+    render,
+)
 
 CNI_CHOICES = ("cilium", "kosmos", "none")
 GATEWAY_SERVICE_TYPES = ("LoadBalancer", "NodePort")
@@ -38,9 +47,6 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _BUGGY_ID_IPAM = ("eni", "alibabacloud")
 _BUGGY_ID_CHAINING = ("aws-cni",)
 
-ERROR = "error"
-WARNING = "warning"
-INFO = "info"
 _SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
 
 # Inventory variables of the contract (see README "Inventory contract").
@@ -69,30 +75,6 @@ VALIDATED_SETTINGS = (
     "kosmos_local_cidrs",
     "kosmos_bridge_cidrs",
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class Problem:
-    """One finding: a stable code, who is involved, what is wrong and how to fix it."""
-
-    code: str
-    severity: str
-    field: str
-    clusters: t.Tuple[str, ...]
-    message: str
-    fix: str
-    group: t.Optional[str] = None
-
-    def as_dict(self) -> t.Dict[str, t.Any]:
-        return {
-            "code": self.code,
-            "severity": self.severity,
-            "field": self.field,
-            "clusters": list(self.clusters),
-            "group": self.group,
-            "message": self.message,
-            "fix": self.fix,
-        }
 
 
 @dataclasses.dataclass
@@ -238,8 +220,8 @@ class Report:
 
     def cluster_summary(self) -> t.Dict[str, t.Dict[str, t.Any]]:
         per_cluster_errors: t.Dict[str, int] = {}
-        for problem in self.errors:
-            for name in problem.clusters:
+        for item in self.errors:
+            for name in item.clusters:
                 per_cluster_errors[name] = per_cluster_errors.get(name, 0) + 1
         summary = {}
         for cluster in self.topology.clusters.values():
@@ -292,13 +274,7 @@ class Report:
             "Result: %s (%d errors, %d warnings, %d notes)"
             % ("OK" if self.ok else "REFUSED", len(self.errors), len(self.warnings), len(self.infos)),
         ]
-        for problem in self.problems:
-            where = ", ".join(problem.clusters) or "-"
-            if problem.group:
-                where = "group %s: %s" % (problem.group, where)
-            lines.append("%-7s %s [%s] %s" % (problem.severity.upper(), problem.code, where, problem.message))
-            if problem.severity != INFO:
-                lines.append("        field: %s; fix: %s" % (problem.field, problem.fix))
+        lines.extend(render(self.problems))
         header = ("CLUSTER", "ID", "GROUP", "CNI", "POD CIDRS", "SERVICE CIDRS", "E-W GW", "ERRORS")
         rows = [header]
         for name, row in sorted(self.cluster_summary().items()):
@@ -339,7 +315,7 @@ class _Checker:
 
     def add(self, code: str, severity: str, field: str, clusters: t.Iterable[str], message: str, fix: str,
             group: t.Optional[str] = None) -> None:
-        self.problems.append(Problem(code, severity, field, tuple(sorted(set(clusters))), message, fix, group))
+        self.problems.append(problem(code, message, fix, clusters, group, field, severity))
 
     # ---- names -------------------------------------------------------------------------------
     def check_names(self) -> None:

@@ -113,7 +113,8 @@ def test_old_kernel_is_refused_by_node_name(lab, old_kernel_node):
     run = playbook("cilium_mesh.yml", LAB)
     output = run.output
     assert run.returncode != 0
-    assert "cluster cluster02: kernel older than 5.10 on %s (4.9.17-1.el7.x86_64)" % old_kernel_node in output
+    assert "CILIUM_KERNEL_TOO_OLD [cluster02] cluster cluster02: kernel older than 5.10 on %s (4.9.17-1.el7.x86_64)" \
+        % old_kernel_node in output
     assert recap(run.stdout)["cluster01"]["failed"] + recap(run.stdout)["cluster02"]["failed"] >= 1
     assert "Install or upgrade Cilium" not in run.stdout
     assert {c: release_revisions(lab, c) for c in NET_A} == before

@@ -47,7 +47,10 @@ def test_mesh_problems_use_inventory_members_of_cilium_groups_only():
 def test_kernel_problems_collect_from_every_host():
     hv = {"cluster01": {"__cilium_kernel": f.cilium_kernel_findings(nodes("10.0.1", 1, kernel="4.9.17"), "5.10")},
           "cluster02": {}}
-    assert f.cilium_kernel_problems(hv, list(hv), "5.10")[0].startswith("cluster cluster01: kernel older than 5.10")
+    lines = f.cilium_kernel_problems(hv, list(hv), "5.10")
+    # Rendered like every refusal of the collection: code, clusters, message; then field and fix.
+    assert lines[0].startswith("ERROR   CILIUM_KERNEL_TOO_OLD [cluster01] cluster cluster01: kernel older than 5.10")
+    assert lines[1].startswith("        field: cilium_kernel_min_version; fix: upgrade these nodes")
 
 
 def test_mesh_spec_carries_expected_peers_and_access():

@@ -39,7 +39,8 @@ def test_plan_message_lists_every_error():
                 "b": {"cluster_network_group": "g", "cluster_cni": "kosmos", "kosmos_network_type": "gateway"}}
     plan = filters.kosmos_plan(hostvars, ["a", "b"], {})
     message = filters.kosmos_plan_message(plan)
-    assert "KOSMOS_GROUP_SETTING_MISMATCH [a, b]" in message and "nothing was changed" in message
+    assert "KOSMOS_GROUP_SETTING_MISMATCH [group g: a, b]" in message and "nothing was changed" in message
+    assert "field: kosmos_network_type; fix: " in message
 
 
 def test_crds_are_picked_from_file_texts_and_cleaned():

@@ -75,11 +75,12 @@ def test_kernel_floor_refuses_a_non_version_naming_the_field():
 def test_kernel_problems_name_every_old_node_and_unknown_ones():
     findings = {"cluster02": c.kernel_findings(nodes("10.0.2", 2, kernel="4.9.17"), "5.10"),
                 "cluster01": c.kernel_findings(nodes("10.0.1", 1, kernel="kwok"), "5.10")}
-    lines = c.kernel_problems(findings, "5.10", allow_unknown=False)
-    assert len(lines) == 2
-    assert "cluster01" in lines[0] and "10.0.1-node0 (kwok)" in lines[0]
-    assert "10.0.2-node0 (4.9.17), 10.0.2-node1 (4.9.17)" in lines[1]
-    assert c.kernel_problems(findings, "5.10", allow_unknown=True) == [lines[1]]
+    problems = c.kernel_problems(findings, "5.10", allow_unknown=False)
+    assert [(p.code, p.clusters) for p in problems] == [("CILIUM_KERNEL_UNKNOWN", ("cluster01",)),
+                                                       ("CILIUM_KERNEL_TOO_OLD", ("cluster02",))]
+    assert "10.0.1-node0 (kwok)" in problems[0].message
+    assert "10.0.2-node0 (4.9.17), 10.0.2-node1 (4.9.17)" in problems[1].message
+    assert c.kernel_problems(findings, "5.10", allow_unknown=True) == [problems[1]]
 
 
 def test_node_addresses_prefer_external_ips():
@@ -177,11 +178,14 @@ def test_mesh_problems_catch_shared_ports_range_and_limit():
     settings = dict(SETTINGS, node_port=32100)
     members = [member("cluster01", 1, settings=settings), member("cluster02", 2, settings=settings),
                member("cluster03", 3, settings=dict(SETTINGS, node_port=40000))]
-    problems = c.mesh_problems(members, {"net-a": ["cluster01", "cluster02", "cluster03", "cluster04"]})
-    text = "\n".join(problems)
-    assert "cluster03: clustermesh-apiserver nodePort 40000 is outside" in text
-    assert "clusters cluster01, cluster02 share clustermesh-apiserver nodePort 32100" in text
-    assert "cluster04 is in the inventory but not in this run" in text
+    problems = {p.code: p for p in c.mesh_problems(members, {"net-a": ["cluster01", "cluster02", "cluster03",
+                                                                      "cluster04"]})}
+    assert sorted(problems) == ["CILIUM_GROUP_MEMBER_LEFT_OUT", "CILIUM_NODE_PORT_CLASH", "CILIUM_NODE_PORT_OUT_OF_RANGE"]
+    assert "cluster03: clustermesh-apiserver nodePort 40000 is outside" in problems["CILIUM_NODE_PORT_OUT_OF_RANGE"].message
+    clash = problems["CILIUM_NODE_PORT_CLASH"]
+    assert clash.clusters == ("cluster01", "cluster02") and clash.group == "net-a" and "32100" in clash.message
+    assert problems["CILIUM_GROUP_MEMBER_LEFT_OUT"].clusters == ("cluster04",)
+    assert all(p.fix and p.field for p in problems.values())
     assert c.mesh_problems(mesh(2), {"net-a": ["cluster01", "cluster02"]}) == []
 
 
