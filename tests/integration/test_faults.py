@@ -66,7 +66,8 @@ def test_cluster_dying_mid_run_is_named_and_a_rerun_converges(lab, tmp_path):
     assert run.returncode != 0
     assert VICTIM in run.output
     result = recap(run.output)
-    assert result[VICTIM]["failed"] == 1 or result[VICTIM]["unreachable"] == 1, result
+    # The cluster hosts run on the controller (connection local): a dead API server fails a task there.
+    assert (result[VICTIM]["failed"], result[VICTIM]["unreachable"]) == (1, 0), result
 
     run_playbook("playbooks/apiserver_expose.yml", *extra, timeout=1200)
     output = run_playbook("playbooks/apiserver_expose.yml", *extra, timeout=1200).output

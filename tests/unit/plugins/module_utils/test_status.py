@@ -83,7 +83,7 @@ def test_a_component_that_cannot_be_read_is_unknown_never_ok():
     assert "istiod metrics not readable" in links[("net-a", "net-b")]["reason"]
     assert status["connected"] is None
     assert "kvstoremesh ?" in "\n".join(render_table(status))
-    assert 'stroke="#757575"' in render_svg(status) or "#757575" in render_svg(status)
+    assert 'stroke="#757575"' in render_svg(status)
 
 
 def test_istiod_that_does_not_sync_a_remote_cluster_disconnects_the_groups():
