@@ -164,7 +164,7 @@ def main():
     )
     # The module's kubeconfig/context (often from module_defaults) fill what an entry leaves out.
     module.params["clusters"] = with_access_defaults(module.params["clusters"], module.params,
-                                                 "cluster_kubeconfig", "cluster_context")
+                                                     "cluster_kubeconfig", "cluster_context")
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     names = module.params["only"] or sorted(module.params["clusters"])

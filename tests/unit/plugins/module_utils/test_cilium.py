@@ -76,8 +76,8 @@ def test_kernel_problems_name_every_old_node_and_unknown_ones():
     findings = {"cluster02": c.kernel_findings(nodes("10.0.2", 2, kernel="4.9.17"), "5.10"),
                 "cluster01": c.kernel_findings(nodes("10.0.1", 1, kernel="kwok"), "5.10")}
     problems = c.kernel_problems(findings, "5.10", allow_unknown=False)
-    assert [(p.code, p.clusters) for p in problems] == [("CILIUM_KERNEL_UNKNOWN", ("cluster01",)),
-                                                       ("CILIUM_KERNEL_TOO_OLD", ("cluster02",))]
+    expected = [("CILIUM_KERNEL_UNKNOWN", ("cluster01",)), ("CILIUM_KERNEL_TOO_OLD", ("cluster02",))]
+    assert [(p.code, p.clusters) for p in problems] == expected
     assert "10.0.1-node0 (kwok)" in problems[0].message
     assert "10.0.2-node0 (4.9.17), 10.0.2-node1 (4.9.17)" in problems[1].message
     assert c.kernel_problems(findings, "5.10", allow_unknown=True) == [problems[1]]
@@ -178,8 +178,8 @@ def test_mesh_problems_catch_shared_ports_range_and_limit():
     settings = dict(SETTINGS, node_port=32100)
     members = [member("cluster01", 1, settings=settings), member("cluster02", 2, settings=settings),
                member("cluster03", 3, settings=dict(SETTINGS, node_port=40000))]
-    problems = {p.code: p for p in c.mesh_problems(members, {"net-a": ["cluster01", "cluster02", "cluster03",
-                                                                      "cluster04"]})}
+    expected = {"net-a": ["cluster01", "cluster02", "cluster03", "cluster04"]}
+    problems = {p.code: p for p in c.mesh_problems(members, expected)}
     assert sorted(problems) == ["CILIUM_GROUP_MEMBER_LEFT_OUT", "CILIUM_NODE_PORT_CLASH", "CILIUM_NODE_PORT_OUT_OF_RANGE"]
     assert "cluster03: clustermesh-apiserver nodePort 40000 is outside" in problems["CILIUM_NODE_PORT_OUT_OF_RANGE"].message
     clash = problems["CILIUM_NODE_PORT_CLASH"]
