@@ -51,14 +51,38 @@ def test_module_values_fill_only_what_an_entry_leaves_out():
     assert contract == [{"cluster_context": "x", "cluster_kubeconfig": "/k"}]
 
 
-def test_a_module_default_kubeconfig_reaches_the_cluster_reader(tmp_path, capsys, monkeypatch):
-    """cluster_preflight with the kubeconfig only at module level: the real loader opens that file."""
+# One entry per multi-cluster module, with no kubeconfig of its own (the kubeconfig module's
+# module-level default is covered by its own tests).
+ENTRIES = {
+    "cilium_mesh_info": {"clusters": {"cluster01": {"name": "cluster01", "id": 1, "group": "net-a", "peers": []}}},
+    "interconnect": {"clusters": {"cluster01": {"network_group": "net-a", "eastwest_gateway": {"service_type": "NodePort"}}},
+                     "groups": ["net-a"]},
+    "interconnect_info": {"clusters": {"cluster01": {"network_group": "net-a",
+                                                     "eastwest_gateway": {"service_type": "NodePort"}}}},
+    "topology_status": {"clusters": {"cluster01": {"cluster_id": 1, "cluster_pod_cidrs": ["10.244.0.0/16"],
+                                                   "cluster_service_cidrs": ["10.96.0.0/16"],
+                                                   "cluster_network_group": "net-a"}}},
+    "cluster_preflight": {"clusters": {"cluster01": {"cluster_context": "cluster01"}}},
+    "kosmos_link": {"group": "net-b", "host": "cluster01", "members": [{"name": "cluster01", "cluster_link_options": {}}]},
+    "kosmos_link_info": {"group": "net-b", "host": "cluster01",
+                         "members": [{"name": "cluster01", "cluster_link_options": {}}]},
+}
+
+
+def test_every_multi_cluster_module_is_covered():
+    assert sorted(ENTRIES) == sorted(set(GROUP) - {"kubeconfig"})
+
+
+@pytest.mark.parametrize("name", sorted(ENTRIES))
+def test_a_module_default_kubeconfig_reaches_the_cluster_reader(name, tmp_path, capsys, monkeypatch):
+    """The kubeconfig only at module level (as module_defaults sets it): the real loader opens that file."""
     monkeypatch.delenv("K8S_AUTH_KUBECONFIG", raising=False)
     missing = tmp_path / "from-module-defaults.yaml"
-    preflight = importlib.import_module("ansible_collections.multicloud.interconnect.plugins.modules.cluster_preflight")
-    with patch_module_args({"clusters": {"cluster01": {"cluster_context": "cluster01"}}, "kubeconfig": str(missing)}):
+    module = importlib.import_module("ansible_collections.multicloud.interconnect.plugins.modules." + name)
+    with patch_module_args(dict(ENTRIES[name], kubeconfig=str(missing))):
         with pytest.raises(SystemExit):
-            preflight.main()
+            module.main()
     result = json.loads(capsys.readouterr().out)
-    assert result["failed"] is True
-    assert str(missing) in result["msg"] and "cluster01" in result["msg"]
+    result.pop("invocation", None)  # the arguments echoed back prove nothing
+    said = result.get("msg") if result.get("failed") else json.dumps(result.get("status", {}).get("clusters"))
+    assert "cannot load kubeconfig %s" % missing in said and "cluster01" in said, result
