@@ -502,13 +502,20 @@ class _Checker:
                     result.append((net, (cluster.name, kind, False)))
         return result
 
-    def check_overlaps_between_clusters(self) -> None:
+    def _named(self, name: str) -> Cluster:
+        return next(c for c in self.topology.clusters.values() if c.name == name)
+
+    def _members_by_group(self) -> t.Dict[str, t.List[Cluster]]:
+        """Clusters per network group; a cluster without a usable group is reported by check_groups."""
         by_group: t.Dict[str, t.List[Cluster]] = {}
         for cluster in self.topology.clusters.values():
-            if isinstance(cluster.network_group, str):
+            if isinstance(cluster.network_group, str) and cluster.network_group:
                 by_group.setdefault(cluster.network_group, []).append(cluster)
+        return by_group
+
+    def check_overlaps_between_clusters(self) -> None:
         all_items = []
-        for group, members in sorted(by_group.items()):
+        for group, members in sorted(self._members_by_group().items()):
             items = [item for cluster in members for item in self._effective(cluster)]
             all_items.extend((net, (group,) + tag) for net, tag in items)
             for component in overlap_components(items):
@@ -539,16 +546,6 @@ class _Checker:
                      {tag[1] for _net, tag in component},
                      "ranges overlap across groups %s (allowed: traffic between groups goes through east-west "
                      "gateways): %s." % (", ".join(groups), described), "")
-
-    def topology_cluster(self, name: str) -> Cluster:
-        return next(c for c in self.topology.clusters.values() if c.name == name)
-
-    def _members_by_group(self) -> t.Dict[str, t.List[Cluster]]:
-        by_group: t.Dict[str, t.List[Cluster]] = {}
-        for cluster in self.topology.clusters.values():
-            if isinstance(cluster.network_group, str) and cluster.network_group:
-                by_group.setdefault(cluster.network_group, []).append(cluster)
-        return by_group
 
     def check_node_ranges_in_groups(self) -> None:
         """Inside a group Pods and nodes share one routed space: a node network of one cluster that
@@ -615,13 +612,22 @@ class _Checker:
                 continue
             ports = {}
             for cluster in members:
+                low, high = _cilium.NODE_PORT_RANGE
                 try:
-                    ports[cluster.name] = _cilium.clustermesh_node_port(cluster.settings, cluster.id_int())
+                    port = _cilium.clustermesh_node_port(cluster.settings, cluster.id_int())
                 except _cilium.CiliumError as err:
                     self.add("CILIUM_NODE_PORT_INVALID", ERROR, "cilium_clustermesh_node_port", [cluster.name],
-                             "cluster %s: %s." % (cluster.name, err), "set a port in 30000-32767")
+                             "cluster %s: %s." % (cluster.name, err), "set a port in %d-%d" % (low, high))
+                    continue
+                if port is not None and not low <= port <= high:
+                    self.add("CILIUM_NODE_PORT_INVALID", ERROR, "cilium_clustermesh_node_port", [cluster.name],
+                             "cluster %s: clustermesh-apiserver nodePort %d is outside the NodePort range %d-%d."
+                             % (cluster.name, port, low, high),
+                             "set cilium_clustermesh_node_port for this cluster, or a lower "
+                             "cilium_clustermesh_node_port_base")
+                ports[cluster.name] = port
             for port, names in _cilium.shared_node_ports(ports).items():
-                involved = [self.topology_cluster(name) for name in names]
+                involved = [self._named(name) for name in names]
                 if all(c.settings.get("cilium_clustermesh_node_port") in (None, "") for c in involved) \
                         and len({c.id_int() for c in involved}) == 1:
                     continue  # base + one cluster_id twice: ID_DUPLICATE says so, with the fix

@@ -120,6 +120,8 @@ CASES = [
      ["cilium_clustermesh_node_port"]),
     ("CILIUM_NODE_PORT_INVALID", _set("cluster02", "cilium_clustermesh_node_port", "high"),
      ["cilium_clustermesh_node_port"]),
+    ("CILIUM_NODE_PORT_INVALID", _set("cluster02", "cilium_clustermesh_node_port_base", 32767),
+     ["cilium_clustermesh_node_port"]),
 ]
 
 
