@@ -173,22 +173,18 @@ def cluster_endpoint(service_type: str, node_port: t.Optional[int], nodes: t.Any
 def clustermesh_node_port(settings: t.Mapping[str, t.Any], cluster_id: t.Any) -> t.Optional[int]:
     """The clustermesh-apiserver nodePort a cluster gets, None unless its Service is a NodePort.
 
-    ``settings`` holds the role inputs, with or without their ``cilium_clustermesh_`` prefix:
-    ``node_port`` pins it, else ``node_port_base`` (32000) + the cluster ID.
+    ``settings`` holds the role inputs without their ``cilium_clustermesh_`` prefix (``service_type``,
+    ``node_port``, ``node_port_base``): ``node_port`` pins it, else ``node_port_base`` (32000) + the ID.
     """
-    def get(key: str) -> t.Any:
-        value = settings.get(key)
-        return settings.get("cilium_clustermesh_" + key) if value in (None, "") else value
-
-    if (get("service_type") or "NodePort") != "NodePort":
+    if (settings.get("service_type") or "NodePort") != "NodePort":
         return None
-    pinned = get("node_port")
+    pinned = settings.get("node_port")
     if pinned not in (None, ""):
         try:
             return int(pinned)
         except (TypeError, ValueError):
             raise CiliumError("cilium_clustermesh_node_port %r is not a port number" % (pinned,)) from None
-    base = get("node_port_base")
+    base = settings.get("node_port_base")
     try:
         return int(NODE_PORT_BASE if base in (None, "") else base) + int(cluster_id or 0)
     except (TypeError, ValueError):
@@ -202,6 +198,30 @@ def shared_node_ports(ports: t.Mapping[str, t.Optional[int]]) -> t.Dict[int, t.L
         if port:
             users.setdefault(port, []).append(name)
     return {port: sorted(names) for port, names in sorted(users.items()) if len(names) > 1}
+
+
+def node_port_problems(group: t.Any, ports: t.Mapping[str, t.Optional[int]]) -> t.List[Problem]:
+    """The nodePort rules of one group, for validation and the role's preflight alike: each port in
+    the NodePort range, and no port used by two clusters (with kube-proxy replacement an agent dialing
+    a peer's nodePort equal to its own reaches its local apiserver: cilium/cilium#24692, #30297)."""
+    low, high = NODE_PORT_RANGE
+    problems = []
+    for name, port in sorted(ports.items()):
+        if port is not None and not low <= port <= high:
+            problems.append(problem(
+                "CILIUM_NODE_PORT_OUT_OF_RANGE", "cluster %s: clustermesh-apiserver nodePort %s is outside %d-%d."
+                % (name, port, low, high),
+                "set cilium_clustermesh_node_port for this cluster, or a lower cilium_clustermesh_node_port_base",
+                [name], group, "cilium_clustermesh_node_port"))
+    for port, names in shared_node_ports(ports).items():
+        problems.append(problem(
+            "CILIUM_NODE_PORT_CLASH", "in network group %s, clusters %s share clustermesh-apiserver nodePort %d; an "
+            "agent with kube-proxy replacement dialing that port reaches its own apiserver, not the peer's."
+            % (group, ", ".join(names), port),
+            "give each cluster of %s its own cilium_clustermesh_node_port (or leave it out: "
+            "cilium_clustermesh_node_port_base + cluster_id differs per cluster)" % group,
+            names, group, "cilium_clustermesh_node_port"))
+    return problems
 
 
 def member(inventory_name: str, hv: t.Mapping[str, t.Any], settings: t.Mapping[str, t.Any],
@@ -238,21 +258,11 @@ def mesh_problems(members: t.Iterable[t.Mapping[str, t.Any]],
                 "CILIUM_SERVICE_TYPE_INVALID", "cluster %s: cilium_clustermesh_service_type is %r."
                 % (entry["name"], entry["service_type"]), "use NodePort or LoadBalancer", [entry["name"]],
                 entry["group"], "cilium_clustermesh_service_type"))
-        port = entry.get("node_port")
-        if entry["service_type"] == "NodePort" and not (port and NODE_PORT_RANGE[0] <= port <= NODE_PORT_RANGE[1]):
-            problems.append(problem(
-                "CILIUM_NODE_PORT_OUT_OF_RANGE", "cluster %s: clustermesh-apiserver nodePort %s is outside %d-%d."
-                % (entry["name"], port, NODE_PORT_RANGE[0], NODE_PORT_RANGE[1]),
-                "set cilium_clustermesh_node_port for this cluster, or a lower cilium_clustermesh_node_port_base",
-                [entry["name"]], entry["group"], "cilium_clustermesh_node_port"))
     for group, entries in sorted(by_group.items()):
-        # The rule validation applies too (CILIUM_NODE_PORT_CLASH), for runs of the role on its own.
-        shared = shared_node_ports({e["name"]: e.get("node_port") for e in entries if e["service_type"] == "NodePort"})
-        for port, names in shared.items():
-            problems.append(problem(
-                "CILIUM_NODE_PORT_CLASH", "network group %s: clusters %s share clustermesh-apiserver nodePort %d."
-                % (group, ", ".join(names), port), "give each cluster its own cilium_clustermesh_node_port",
-                names, group, "cilium_clustermesh_node_port"))
+        # The rules validation applies too, for runs of the role on its own. A NodePort Service
+        # without a port (no cluster_id to add to the base) is out of range as well.
+        problems.extend(node_port_problems(group, {e["name"]: e.get("node_port") or 0 for e in entries
+                                                   if e["service_type"] == "NodePort"}))
         present = {e["inventory_name"] for e in entries}
         missing = sorted(set(expected.get(group) or ()) - present)
         if missing:

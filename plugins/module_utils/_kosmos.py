@@ -22,7 +22,7 @@ import ipaddress
 import json
 import typing as t
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import from_dict, refusal
+from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import from_dict, problem, refusal
 
 GROUP = "kosmos.io"
 VERSION = "v1alpha1"
@@ -84,8 +84,7 @@ class KosmosError(Exception):
 
 def _problem(code: str, field: str, clusters: t.Iterable[str], message: str, fix: str,
              group: t.Optional[str] = None) -> t.Dict[str, t.Any]:
-    return {"code": code, "field": field, "clusters": sorted(set(clusters)), "group": group,
-            "message": message, "fix": fix}
+    return problem(code, message, fix, clusters, group, field).as_dict()
 
 
 def _families(cidrs: t.Iterable[t.Any]) -> t.Set[int]:

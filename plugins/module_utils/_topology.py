@@ -556,8 +556,9 @@ class _Checker:
                 for peer in members:
                     if peer.name == cluster.name:
                         continue
+                    peer_ranges = self._effective(peer)
                     for node_net in nodes:
-                        for peer_net, (_name, kind, _global) in self._effective(peer):
+                        for peer_net, (_name, kind, _global) in peer_ranges:
                             if node_net.overlaps(peer_net):
                                 self.add("CIDR_NODE_OVERLAPS_PEER", ERROR, "cluster_node_cidrs",
                                          [cluster.name, peer.name],
@@ -604,39 +605,27 @@ class _Checker:
                                      "cluster uses" % (kind, cluster.name, var), group=group)
 
     def check_cilium_node_ports(self) -> None:
-        """Each cluster of a Cilium group needs its own clustermesh-apiserver nodePort: with kube-proxy
-        replacement an agent dialing a peer's nodePort that equals its own reaches its local apiserver
-        (cilium/cilium#24692, #30297)."""
+        """Each cluster of a Cilium group needs its own clustermesh-apiserver nodePort (the rule
+        ``_cilium.node_port_problems`` the role's preflight applies too)."""
+        prefix = "cilium_clustermesh_"
         for group, members in sorted(self._members_by_group().items()):
             if not all(c.cni == "cilium" for c in members):
                 continue
             ports = {}
             for cluster in members:
-                low, high = _cilium.NODE_PORT_RANGE
+                settings = {k[len(prefix):]: v for k, v in cluster.settings.items() if k.startswith(prefix)}
                 try:
-                    port = _cilium.clustermesh_node_port(cluster.settings, cluster.id_int())
+                    ports[cluster.name] = _cilium.clustermesh_node_port(settings, cluster.id_int())
                 except _cilium.CiliumError as err:
+                    low, high = _cilium.NODE_PORT_RANGE
                     self.add("CILIUM_NODE_PORT_INVALID", ERROR, "cilium_clustermesh_node_port", [cluster.name],
                              "cluster %s: %s." % (cluster.name, err), "set a port in %d-%d" % (low, high))
-                    continue
-                if port is not None and not low <= port <= high:
-                    self.add("CILIUM_NODE_PORT_INVALID", ERROR, "cilium_clustermesh_node_port", [cluster.name],
-                             "cluster %s: clustermesh-apiserver nodePort %d is outside the NodePort range %d-%d."
-                             % (cluster.name, port, low, high),
-                             "set cilium_clustermesh_node_port for this cluster, or a lower "
-                             "cilium_clustermesh_node_port_base")
-                ports[cluster.name] = port
-            for port, names in _cilium.shared_node_ports(ports).items():
-                involved = [self._named(name) for name in names]
-                if all(c.settings.get("cilium_clustermesh_node_port") in (None, "") for c in involved) \
-                        and len({c.id_int() for c in involved}) == 1:
+            for item in _cilium.node_port_problems(group, ports):
+                involved = [self._named(name) for name in item.clusters]
+                if item.code == "CILIUM_NODE_PORT_CLASH" and len({c.id_int() for c in involved}) == 1 and \
+                        all(c.settings.get(prefix + "node_port") in (None, "") for c in involved):
                     continue  # base + one cluster_id twice: ID_DUPLICATE says so, with the fix
-                self.add("CILIUM_NODE_PORT_CLASH", ERROR, "cilium_clustermesh_node_port", names,
-                         "in network group %s, clusters %s pin the same clustermesh-apiserver nodePort %d; an agent "
-                         "with kube-proxy replacement dialing that port reaches its own apiserver, not the peer's."
-                         % (group, ", ".join(names), port),
-                         "give each cluster of %s its own cilium_clustermesh_node_port (or leave it out: "
-                         "cilium_clustermesh_node_port_base + cluster_id differs per cluster)" % group, group=group)
+                self.problems.append(item)
 
     # ---- groups and the interconnect list -----------------------------------------------------
     def check_groups(self) -> None:

@@ -120,7 +120,7 @@ CASES = [
      ["cilium_clustermesh_node_port"]),
     ("CILIUM_NODE_PORT_INVALID", _set("cluster02", "cilium_clustermesh_node_port", "high"),
      ["cilium_clustermesh_node_port"]),
-    ("CILIUM_NODE_PORT_INVALID", _set("cluster02", "cilium_clustermesh_node_port_base", 32767),
+    ("CILIUM_NODE_PORT_OUT_OF_RANGE", _set("cluster02", "cilium_clustermesh_node_port_base", 32767),
      ["cilium_clustermesh_node_port"]),
 ]
 
