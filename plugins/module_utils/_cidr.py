@@ -135,3 +135,23 @@ def overlapping_pairs(cidrs: t.Iterable[t.Any]) -> t.List[t.Tuple[str, str]]:
     """Pairs of overlapping CIDRs (as strings) among ``cidrs``; the filter-facing form."""
     items = [(parse_cidr(cidr), str(cidr).strip()) for cidr in cidrs]
     return [(left_tag, right_tag) for _l, left_tag, _r, right_tag in find_overlaps(items)]
+
+
+def covering_network(networks: t.Iterable[Network]) -> t.Optional[Network]:
+    """The smallest single network that contains every one of ``networks`` (one address family).
+
+    None for an empty input. Used where a component takes one range for many (Cilium's native
+    routing CIDR must span every Pod range of a ClusterMesh).
+    """
+    nets = list(networks)
+    if not nets:
+        return None
+    if len({n.version for n in nets}) != 1:
+        raise ValueError("covering_network: mixed address families")
+    low = min(int(n.network_address) for n in nets)
+    high = max(int(n.broadcast_address) for n in nets)
+    width = nets[0].max_prefixlen
+    # The common leading bits of the lowest and highest address are the covering prefix.
+    prefix = width - (low ^ high).bit_length()
+    host_bits = width - prefix
+    return type(nets[0])(((low >> host_bits) << host_bits, prefix))

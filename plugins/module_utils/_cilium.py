@@ -22,7 +22,8 @@ import re
 import typing as t
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kernel
-from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem, problem
+from ansible_collections.multicloud.interconnect.plugins.module_utils._cidr import CidrError, covering_network, parse_cidr
+from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem, problem, refusal
 
 # clustermesh.config.clusters is a map {name: {...}} from chart 1.19.0 on (the chart's
 # "clustermesh-clusters" helper accepts both); older charts only read a list of {name, ...}.
@@ -31,6 +32,12 @@ SERVICE_TYPES = ("NodePort", "LoadBalancer")
 NODE_PORT_RANGE = (30000, 32767)
 # cilium_clustermesh_node_port_base: without a pinned port, a cluster's is base + cluster_id.
 NODE_PORT_BASE = 32000
+# Cilium's datapath modes; every cluster of a mesh must use the same one (Cilium's ClusterMesh
+# requirements), and in native mode the native routing CIDR must span every Pod range of the mesh.
+ROUTING_MODES = ("tunnel", "native")
+# A derived native routing CIDR wider than this would also leave traffic to addresses outside the
+# mesh (the Internet, other networks) un-masqueraded; the user then lists ranges or uses ip-masq-agent.
+WIDEST_DERIVED_PREFIX = {4: 8, 6: 32}
 MASK = "<hidden>"
 MASK_CHANGED = "<hidden, changed>"
 SECRET_PATHS = (("tls", "ca", "key"),)
@@ -236,6 +243,7 @@ def member(inventory_name: str, hv: t.Mapping[str, t.Any], settings: t.Mapping[s
         "name": str(hv.get("cluster_name") or inventory_name),
         "id": hv.get("cluster_id"),
         "group": hv.get("cluster_network_group"),
+        "pod_cidrs": list(hv.get("cluster_pod_cidrs") or []),
         "service_type": service_type,
         "node_port": int(node_port) if node_port not in (None, "") else None,
         "endpoint": cluster_endpoint(service_type, node_port, nodes, service),
@@ -275,6 +283,114 @@ def mesh_problems(members: t.Iterable[t.Mapping[str, t.Any]],
 
 
 # ---- values ------------------------------------------------------------------------------------
+def _flag(value: t.Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def group_pod_ranges(members: t.Iterable[t.Mapping[str, t.Any]], group: t.Any) -> t.List[t.Tuple[str, t.Any]]:
+    """(cluster name, Pod network) of every member of ``group``; ranges validation refuses are skipped."""
+    ranges = []
+    for entry in members:
+        if entry.get("group") != group:
+            continue
+        for value in entry.get("pod_cidrs") or []:
+            try:
+                ranges.append((entry["name"], parse_cidr(value)))
+            except CidrError:
+                continue
+    return ranges
+
+
+def datapath(name: str, group: t.Any, settings: t.Mapping[str, t.Any],
+             ranges: t.Sequence[t.Tuple[str, t.Any]]) -> t.Tuple[t.Dict[str, t.Any], t.List[Problem]]:
+    """The routing and masquerading values of one cluster of a Cilium group, and why they cannot be made.
+
+    Pod-to-Pod traffic inside the group must reach the peer with the Pod's own address (no SNAT):
+    * tunnel: traffic to a peer's Pods leaves through the tunnel device, which Cilium never
+      masquerades; nothing more is needed.
+    * native: Cilium masquerades whatever leaves a native device towards an address outside the
+      native routing CIDR, so that CIDR must span every Pod range of the group. The inventory gives
+      it (``cilium_native_routing_cidrs``, one per family) or it is the smallest range covering them.
+    * ``cilium_ip_masq_agent``: eBPF masquerading with ip-masq-agent, which exempts exactly the
+      group's Pod ranges; no wide range is needed then.
+    ``settings`` holds the role inputs without their ``cilium_`` prefix; ``ranges`` every member's Pod networks.
+    """
+    problems: t.List[Problem] = []
+    mode = settings.get("routing_mode") or "tunnel"
+    if mode not in ROUTING_MODES:
+        return {}, [problem("CILIUM_ROUTING_MODE_INVALID", "cluster %s: cilium_routing_mode is %r." % (name, mode),
+                            "use tunnel or native", [name], group, "cilium_routing_mode")]
+    agent = _flag(settings.get("ip_masq_agent"))
+    values: t.Dict[str, t.Any] = {"routingMode": mode}
+    if agent:
+        exempt = sorted({str(net) for _c, net in ranges}, key=lambda c: (":" in c, c))
+        values["bpf"] = {"masquerade": True}
+        values["ipMasqAgent"] = {"enabled": True, "config": {"nonMasqueradeCIDRs": exempt, "masqLinkLocal": False}}
+    if mode != "native":
+        return values, problems
+    given = []
+    for value in settings.get("native_routing_cidrs") or []:
+        try:
+            given.append(parse_cidr(value))
+        except CidrError as err:
+            problems.append(problem("CILIUM_NATIVE_ROUTING_CIDR_INVALID", "cluster %s: cilium_native_routing_cidrs "
+                                    "entry %r: %s." % (name, value, err.reason), err.fix, [name], group,
+                                    "cilium_native_routing_cidrs"))
+    for family, key in ((4, "ipv4NativeRoutingCIDR"), (6, "ipv6NativeRoutingCIDR")):
+        members = [(cluster, net) for cluster, net in ranges if net.version == family]
+        chosen = [net for net in given if net.version == family]
+        if len(chosen) > 1:
+            problems.append(problem("CILIUM_NATIVE_ROUTING_CIDR_INVALID", "cluster %s: cilium_native_routing_cidrs "
+                                    "has %d IPv%d ranges; Cilium takes one per family." % (name, len(chosen), family),
+                                    "give one range per family that spans every Pod range of %s" % group,
+                                    [name], group, "cilium_native_routing_cidrs"))
+            continue
+        if chosen:
+            missed = sorted({"%s %s" % (cluster, net) for cluster, net in members if not net.subnet_of(chosen[0])})
+            if missed:
+                problems.append(problem(
+                    "CILIUM_NATIVE_ROUTING_CIDR_UNCOVERED", "in network group %s, cluster %s's native routing CIDR "
+                    "%s does not span Pod range %s: Cilium would masquerade Pod traffic to it."
+                    % (group, name, chosen[0], ", ".join(missed)),
+                    "widen cilium_native_routing_cidrs of %s to span every Pod range of the group, or leave it "
+                    "out to have it derived" % name, sorted({name} | {m.split()[0] for m in missed}), group,
+                    "cilium_native_routing_cidrs"))
+            values[key] = str(chosen[0])
+            continue
+        cover = covering_network(net for _c, net in members)
+        if cover is None:
+            continue
+        if cover.prefixlen >= WIDEST_DERIVED_PREFIX[family]:
+            values[key] = str(cover)
+        elif not agent:
+            problems.append(problem(
+                "CILIUM_NATIVE_ROUTING_CIDR_TOO_WIDE", "in network group %s (native routing), the only range that "
+                "spans every Pod range (%s) is %s: traffic to every address in it, outside the mesh too, would "
+                "leave the clusters un-masqueraded." % (group, ", ".join(sorted({str(n) for _c, n in members})), cover),
+                "set cilium_ip_masq_agent: true (exempts exactly the group's Pod ranges), or give "
+                "cilium_native_routing_cidrs, or renumber the Pod ranges into one block",
+                sorted({cluster for cluster, _n in members}), group, "cilium_native_routing_cidrs"))
+    return values, problems
+
+
+def datapath_problems(group: t.Any, settings: t.Mapping[str, t.Mapping[str, t.Any]],
+                      ranges: t.Sequence[t.Tuple[str, t.Any]]) -> t.List[Problem]:
+    """Every datapath problem of one Cilium group: each cluster's own, and modes that differ."""
+    problems = []
+    modes: t.Dict[str, t.List[str]] = {}
+    for name in sorted(settings):
+        # A rule on the group's ranges fires for each member alike: report it once.
+        problems.extend(p for p in datapath(name, group, settings[name], ranges)[1] if p not in problems)
+        modes.setdefault(str(settings[name].get("routing_mode") or "tunnel"), []).append(name)
+    if len(modes) > 1:
+        problems.append(problem(
+            "CILIUM_ROUTING_MODE_MIXED", "in network group %s, clusters use different Cilium routing modes (%s); "
+            "ClusterMesh needs one datapath mode in every cluster."
+            % (group, "; ".join("%s: %s" % (mode, ", ".join(names)) for mode, names in sorted(modes.items()))),
+            "set one cilium_routing_mode for the whole group", sorted(settings), group, "cilium_routing_mode"))
+    return problems
+
+
 def peer_entries(self_name: str, group: t.Any, members: t.Iterable[t.Mapping[str, t.Any]],
                  fmt: str) -> t.Tuple[t.Any, t.List[str]]:
     """``clustermesh.config.clusters`` for one cluster and the peers left out because they have no endpoint."""
@@ -313,8 +429,11 @@ def ipam_values(mode: str, pod_cidrs: t.Iterable[str]) -> t.Dict[str, t.Any]:
 
 
 def role_values(cluster: t.Mapping[str, t.Any], settings: t.Mapping[str, t.Any], peers: t.Any,
-                ca: t.Optional[t.Mapping[str, str]]) -> t.Dict[str, t.Any]:
-    """The keys this collection owns in the Cilium release."""
+                ca: t.Optional[t.Mapping[str, str]], ranges: t.Sequence[t.Tuple[str, t.Any]] = ()) -> t.Dict[str, t.Any]:
+    """The keys this collection owns in the Cilium release; ``ranges``: the group's Pod networks."""
+    routing, problems = datapath(cluster["name"], cluster["group"], settings, ranges)
+    if problems:
+        raise CiliumError(refusal("Cilium values", problems))
     service: t.Dict[str, t.Any] = {"type": cluster["service_type"],
                                    "annotations": dict(settings.get("service_annotations") or {})}
     if cluster["service_type"] == "NodePort":
@@ -332,6 +451,7 @@ def role_values(cluster: t.Mapping[str, t.Any], settings: t.Mapping[str, t.Any],
             },
         },
     }
+    values.update(routing)
     if settings.get("ipam_mode"):
         values["ipam"] = ipam_values(settings["ipam_mode"], settings.get("pod_cidrs") or [])
     if ca and ca.get("cert") and ca.get("key"):
@@ -365,7 +485,7 @@ def render(cluster: t.Mapping[str, t.Any], members: t.Iterable[t.Mapping[str, t.
     fmt = clusters_format(chart_version)
     members = list(members)
     peers, pending = peer_entries(cluster["name"], cluster["group"], members, fmt)
-    owned = role_values(cluster, settings, peers, ca)
+    owned = role_values(cluster, settings, peers, ca, group_pod_ranges(members, cluster["group"]))
     values, conflicts = merge_extra(owned, extra)
     return {
         "values": values,

@@ -72,6 +72,9 @@ VALIDATED_SETTINGS = (
     "cilium_clustermesh_service_type",
     "cilium_clustermesh_node_port",
     "cilium_clustermesh_node_port_base",
+    "cilium_routing_mode",
+    "cilium_native_routing_cidrs",
+    "cilium_ip_masq_agent",
     "kosmos_local_cidrs",
     "kosmos_bridge_cidrs",
 )
@@ -627,6 +630,18 @@ class _Checker:
                     continue  # base + one cluster_id twice: ID_DUPLICATE says so, with the fix
                 self.problems.append(item)
 
+    def check_cilium_datapath(self) -> None:
+        """Pod traffic inside a Cilium group is never masqueraded (``_cilium.datapath``, which renders
+        the values from the same inputs): one routing mode, and a native routing CIDR spanning the group."""
+        prefix = "cilium_"
+        for group, members in sorted(self._members_by_group().items()):
+            if not all(c.cni == "cilium" for c in members):
+                continue
+            ranges = [(c.name, net) for c in members for net in self.networks.get(c.name, {}).get("pod", [])]
+            settings = {c.name: {k[len(prefix):]: v for k, v in c.settings.items() if k.startswith(prefix)}
+                        for c in members}
+            self.problems.extend(_cilium.datapath_problems(group, settings, ranges))
+
     # ---- groups and the interconnect list -----------------------------------------------------
     def check_groups(self) -> None:
         clusters = list(self.topology.clusters.values())
@@ -765,6 +780,7 @@ def validate(topology: Topology) -> Report:
     checker.check_node_ranges_in_groups()
     checker.check_kosmos_reserved_ranges()
     checker.check_cilium_node_ports()
+    checker.check_cilium_datapath()
     return Report(topology, checker.problems)
 
 

@@ -33,13 +33,16 @@ def members():
             for i in (1, 2, 3)]
 
 
-def template(lab, chart_dir, values, expect=0):
+MESH_SECRETS = ("templates/clustermesh-config/kvstoremesh-secret.yaml",
+                "templates/clustermesh-config/clustermesh-secret.yaml")
+
+
+def template(lab, chart_dir, values, expect=0, show=MESH_SECRETS):
     path = lab.state_dir / ("values-%s.json" % os.path.basename(chart_dir))
     path.write_text(json.dumps(values))
+    shown = [arg for template_path in show for arg in ("--show-only", template_path)]
     run = subprocess.run([str(lab.bin_dir / "helm"), "template", "cilium", str(chart_dir), "-n", "kube-system",
-                          "-f", str(path), "--show-only", "templates/clustermesh-config/kvstoremesh-secret.yaml",
-                          "--show-only", "templates/clustermesh-config/clustermesh-secret.yaml"],
-                         text=True, capture_output=True, timeout=120, check=False)
+                          "-f", str(path)] + shown, text=True, capture_output=True, timeout=120, check=False)
     assert run.returncode == expect, run.stderr[-3000:]
     if expect:
         return run.stderr
@@ -72,3 +75,30 @@ def test_the_older_chart_refuses_the_map_format(lab):
     values = c.render(mesh[0], mesh, SETTINGS, None, None, "1.20.2")["values"]
     error = template(lab, lab.bin_dir.parent / "charts" / "cilium-1.18.7", values, expect=1)
     assert "/clustermesh/config/clusters" in error and "want array" in error
+
+
+def datapath_members(settings):
+    return [c.member("cluster%02d" % i, {"cluster_id": i, "cluster_network_group": "net-a", "cluster_pod_cidrs": [cidr]},
+                     settings, nodes(i), None) for i, cidr in ((1, "10.244.0.0/16"), (2, "10.245.0.0/16"))]
+
+
+@pytest.mark.parametrize("routing, expected", [
+    ({}, {"routing-mode": "tunnel"}),
+    ({"routing_mode": "native"}, {"routing-mode": "native", "ipv4-native-routing-cidr": "10.244.0.0/15"}),
+    ({"routing_mode": "native", "ip_masq_agent": True},
+     {"routing-mode": "native", "ipv4-native-routing-cidr": "10.244.0.0/15", "enable-ip-masq-agent": "true",
+      "enable-bpf-masquerade": "true"}),
+])
+def test_pod_traffic_to_the_group_is_not_masqueraded_in_the_rendered_agent_config(lab, routing, expected):
+    """What cilium-agent reads (cilium-config, ip-masq-agent) from the values the role renders."""
+    settings = dict(SETTINGS, **routing)
+    mesh = datapath_members(settings)
+    values = c.render(mesh[0], mesh, settings, None, None, "1.20.2")["values"]
+    rendered = template(lab, lab.bin_dir.parent / "charts" / "cilium", values, show=("templates/cilium-configmap.yaml",))
+    config = rendered["cilium-config"]["data"]
+    assert {key: config.get(key) for key in expected} == expected
+    if routing.get("ip_masq_agent"):
+        agent = json.loads(rendered["ip-masq-agent"]["data"]["config"])
+        assert agent["nonMasqueradeCIDRs"] == ["10.244.0.0/16", "10.245.0.0/16"]
+    else:
+        assert "ip-masq-agent" not in rendered and config.get("enable-ip-masq-agent") is None

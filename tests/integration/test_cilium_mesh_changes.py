@@ -1,7 +1,10 @@
 """Changes to the Cilium mesh on the lab: a third cluster joins then leaves; bad input is refused
-before any Helm call (duplicate ID, overlapping Pod CIDR, a node with an old kernel)."""
+before any Helm call (duplicate ID, overlapping Pod CIDR, a node with an old kernel); native routing
+with ip-masq-agent read back from what cilium-agent would read, then back to tunnel mode."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from site_helpers import recap  # pylint: disable=import-error
@@ -118,3 +121,49 @@ def test_old_kernel_is_refused_by_node_name(lab, old_kernel_node):
     assert recap(run.stdout)["cluster01"]["failed"] + recap(run.stdout)["cluster02"]["failed"] >= 1
     assert "Install or upgrade Cilium" not in run.stdout
     assert {c: release_revisions(lab, c) for c in NET_A} == before
+
+
+def agent_datapath(lab, cluster):
+    """What cilium-agent would read about routing and masquerading: cilium-config and ip-masq-agent."""
+    from kubernetes.client.rest import ApiException
+    api = core(lab, cluster)
+    config = api.read_namespaced_config_map("cilium-config", "kube-system").data
+    try:
+        agent = api.read_namespaced_config_map("ip-masq-agent", "kube-system").data["config"]
+    except ApiException as err:
+        if err.status != 404:
+            raise
+        agent = None
+    keys = ("routing-mode", "ipv4-native-routing-cidr", "enable-ip-masq-agent", "enable-bpf-masquerade")
+    return {key: config.get(key) for key in keys}, agent
+
+
+@pytest.fixture(scope="module")
+def native_then_tunnel(lab):
+    native = playbook("cilium_mesh.yml", LAB, "-e", "cilium_routing_mode=native", "-e", "cilium_ip_masq_agent=true")
+    read_native = {c: agent_datapath(lab, c) for c in NET_A}
+    back = playbook("cilium_mesh.yml", LAB)
+    return {"native": native, "read_native": read_native, "back": back,
+            "read_back": {c: agent_datapath(lab, c) for c in NET_A}}
+
+
+@pytest.mark.lab
+def test_native_routing_exempts_exactly_the_group_pod_ranges_on_the_lab(native_then_tunnel):
+    run = native_then_tunnel["native"]
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    for cluster in NET_A:
+        config, agent = native_then_tunnel["read_native"][cluster]
+        assert config == {"routing-mode": "native", "ipv4-native-routing-cidr": "10.244.0.0/15",
+                          "enable-ip-masq-agent": "true", "enable-bpf-masquerade": "true"}, cluster
+        assert agent is not None, cluster
+        assert json.loads(agent)["nonMasqueradeCIDRs"] == ["10.244.0.0/16", "10.245.0.0/16"]
+
+
+@pytest.mark.lab
+def test_back_to_tunnel_mode_drops_the_exemptions(native_then_tunnel):
+    run = native_then_tunnel["back"]
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    for cluster in NET_A:
+        config, agent = native_then_tunnel["read_back"][cluster]
+        assert config["routing-mode"] == "tunnel" and config["enable-ip-masq-agent"] is None, cluster
+        assert config["ipv4-native-routing-cidr"] is None and agent is None, cluster

@@ -272,3 +272,63 @@ def test_status_and_mesh_info_fingerprint_a_ca_the_same_way_whatever_its_encodin
     cert_b64 = _b64("-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n")
     pem = base64.b64decode(cert_b64).decode()
     assert c.pem_fingerprint(cert_b64) == c.pem_fingerprint(pem) == c.pem_fingerprint(pem.replace("\n", "\r\n"))
+
+
+def group_ranges(*pairs):
+    return [(name, c.parse_cidr(cidr)) for name, cidr in pairs]
+
+
+NET_A_RANGES = group_ranges(("cluster01", "10.244.0.0/16"), ("cluster02", "10.245.0.0/16"),
+                            ("cluster01", "fd00:10:244::/56"), ("cluster02", "fd00:10:245::/56"))
+
+
+def test_tunnel_mode_needs_no_exemption_and_says_so_explicitly():
+    values, problems = c.datapath("cluster01", "net-a", {}, NET_A_RANGES)
+    assert (values, problems) == ({"routingMode": "tunnel"}, [])
+
+
+def test_native_mode_exempts_a_range_spanning_every_pod_range_of_the_group():
+    values, problems = c.datapath("cluster01", "net-a", {"routing_mode": "native"}, NET_A_RANGES)
+    assert problems == []
+    assert values == {"routingMode": "native", "ipv4NativeRoutingCIDR": "10.244.0.0/15",
+                      "ipv6NativeRoutingCIDR": "fd00:10:244::/47"}
+
+
+def test_native_mode_refuses_a_given_range_that_misses_a_peer():
+    _values, problems = c.datapath("cluster01", "net-a", {"routing_mode": "native",
+                                                          "native_routing_cidrs": ["10.244.0.0/16"]}, NET_A_RANGES)
+    assert [(p.code, p.clusters, p.field) for p in problems] == [
+        ("CILIUM_NATIVE_ROUTING_CIDR_UNCOVERED", ("cluster01", "cluster02"), "cilium_native_routing_cidrs")]
+    assert "10.245.0.0/16" in problems[0].message
+
+
+def test_native_mode_refuses_a_derived_range_that_would_exempt_the_internet_unless_ip_masq_agent():
+    ranges = group_ranges(("cluster01", "10.244.0.0/16"), ("cluster02", "172.16.0.0/16"))
+    _values, problems = c.datapath("cluster02", "net-a", {"routing_mode": "native"}, ranges)
+    assert [p.code for p in problems] == ["CILIUM_NATIVE_ROUTING_CIDR_TOO_WIDE"]
+    assert "0.0.0.0/0" in problems[0].message and "cilium_ip_masq_agent" in problems[0].fix
+    values, problems = c.datapath("cluster02", "net-a", {"routing_mode": "native", "ip_masq_agent": "True"}, ranges)
+    assert problems == [] and "ipv4NativeRoutingCIDR" not in values
+    assert values["bpf"] == {"masquerade": True}
+    assert values["ipMasqAgent"] == {"enabled": True, "config": {"nonMasqueradeCIDRs": ["10.244.0.0/16", "172.16.0.0/16"],
+                                                                 "masqLinkLocal": False}}
+
+
+def test_mixed_or_unknown_routing_modes_are_refused_for_the_group():
+    problems = c.datapath_problems("net-a", {"cluster01": {"routing_mode": "native"}, "cluster02": {}}, NET_A_RANGES)
+    assert [(p.code, p.clusters) for p in problems] == [("CILIUM_ROUTING_MODE_MIXED", ("cluster01", "cluster02"))]
+    problems = c.datapath_problems("net-a", {"cluster01": {"routing_mode": "vxlan"}}, NET_A_RANGES)
+    assert [(p.code, p.field) for p in problems] == [("CILIUM_ROUTING_MODE_INVALID", "cilium_routing_mode")]
+
+
+def test_render_exempts_the_group_pod_ranges_not_other_groups():
+    settings = dict(SETTINGS, routing_mode="native", ip_masq_agent=True)
+    members = [c.member("cluster%02d" % i, {"cluster_id": i, "cluster_network_group": group,
+                                           "cluster_pod_cidrs": [cidr]}, settings, nodes("172.30.%d" % i), None)
+               for i, group, cidr in ((1, "net-a", "10.244.0.0/16"), (2, "net-a", "10.245.0.0/16"),
+                                      (3, "net-b", "10.246.0.0/16"))]
+    values = c.render(members[0], members, settings, None, None, "1.20.2")["values"]
+    assert values["routingMode"] == "native" and values["ipv4NativeRoutingCIDR"] == "10.244.0.0/15"
+    assert values["ipMasqAgent"]["config"]["nonMasqueradeCIDRs"] == ["10.244.0.0/16", "10.245.0.0/16"]
+    with pytest.raises(c.CiliumError, match="CILIUM_NATIVE_ROUTING_CIDR_UNCOVERED"):
+        c.render(members[0], members, dict(settings, native_routing_cidrs=["10.244.0.0/16"]), None, None, "1.20.2")

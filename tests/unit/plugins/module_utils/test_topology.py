@@ -45,6 +45,15 @@ def _set(cluster, key, value):
     return mutate
 
 
+def _both(key, value, other_key, other_value):
+    """The same two settings on both clusters of net-a."""
+    def mutate(inv):
+        for cluster in ("cluster01", "cluster02"):
+            inv[cluster][key] = value
+            inv[cluster][other_key] = other_value
+    return mutate
+
+
 def _drop(cluster, key):
     def mutate(inv):
         inv[cluster].pop(key)
@@ -122,6 +131,13 @@ CASES = [
      ["cilium_clustermesh_node_port"]),
     ("CILIUM_NODE_PORT_OUT_OF_RANGE", _set("cluster02", "cilium_clustermesh_node_port_base", 32767),
      ["cilium_clustermesh_node_port"]),
+    # Cilium datapath: no SNAT inside a group
+    ("CILIUM_ROUTING_MODE_INVALID", _set("cluster01", "cilium_routing_mode", "vxlan"), ["cilium_routing_mode"]),
+    ("CILIUM_ROUTING_MODE_MIXED", _set("cluster01", "cilium_routing_mode", "native"), ["cilium_routing_mode"]),
+    ("CILIUM_NATIVE_ROUTING_CIDR_UNCOVERED", _both("cilium_routing_mode", "native", "cilium_native_routing_cidrs",
+                                                   ["10.244.0.0/16"]), ["cilium_native_routing_cidrs"]),
+    ("CILIUM_NATIVE_ROUTING_CIDR_INVALID", _both("cilium_routing_mode", "native", "cilium_native_routing_cidrs",
+                                                 ["10.244.0.0"]), ["cilium_native_routing_cidrs"]),
 ]
 
 
@@ -299,3 +315,16 @@ def test_one_duplicate_id_is_reported_as_such_not_also_as_a_port_clash():
     inventory["cluster02"]["cluster_id"] = 1
     assert "ID_DUPLICATE" in codes(topo.validate_inventory(inventory, GROUPS))
     assert "CILIUM_NODE_PORT_CLASH" not in codes(topo.validate_inventory(inventory, GROUPS))
+
+
+def test_native_routing_is_valid_when_a_derived_range_spans_the_group_and_refused_when_too_wide():
+    inventory = demo()
+    for cluster in ("cluster01", "cluster02"):
+        inventory[cluster]["cilium_routing_mode"] = "native"
+    assert topo.validate_inventory(inventory, GROUPS).ok
+    inventory["cluster02"]["cluster_pod_cidrs"] = ["172.20.0.0/16"]
+    problem = _problem(topo.validate_inventory(inventory, GROUPS), "CILIUM_NATIVE_ROUTING_CIDR_TOO_WIDE")
+    assert set(problem.clusters) == {"cluster01", "cluster02"} and problem.group == "net-a"
+    for cluster in ("cluster01", "cluster02"):
+        inventory[cluster]["cilium_ip_masq_agent"] = True
+    assert topo.validate_inventory(inventory, GROUPS).ok
