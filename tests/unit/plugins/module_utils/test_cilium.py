@@ -323,10 +323,9 @@ def test_mixed_or_unknown_routing_modes_are_refused_for_the_group():
 
 def test_render_exempts_the_group_pod_ranges_not_other_groups():
     settings = dict(SETTINGS, routing_mode="native", ip_masq_agent=True)
-    members = [c.member("cluster%02d" % i, {"cluster_id": i, "cluster_network_group": group,
-                                           "cluster_pod_cidrs": [cidr]}, settings, nodes("172.30.%d" % i), None)
-               for i, group, cidr in ((1, "net-a", "10.244.0.0/16"), (2, "net-a", "10.245.0.0/16"),
-                                      (3, "net-b", "10.246.0.0/16"))]
+    layout = ((1, "net-a", "10.244.0.0/16"), (2, "net-a", "10.245.0.0/16"), (3, "net-b", "10.246.0.0/16"))
+    members = [c.member("cluster%02d" % i, {"cluster_id": i, "cluster_network_group": group, "cluster_pod_cidrs": [cidr]},
+                        settings, nodes("172.30.%d" % i), None) for i, group, cidr in layout]
     values = c.render(members[0], members, settings, None, None, "1.20.2")["values"]
     assert values["routingMode"] == "native" and values["ipv4NativeRoutingCIDR"] == "10.244.0.0/15"
     assert values["ipMasqAgent"]["config"]["nonMasqueradeCIDRs"] == ["10.244.0.0/16", "10.245.0.0/16"]
