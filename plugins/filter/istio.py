@@ -71,16 +71,23 @@ def _merge(base, override):
     return merged
 
 
-def istio_istiod_values(extra, cluster_name, network, mesh_id, mesh_configmaps=None):
+def istio_istiod_values(extra, cluster_name, network, mesh_id, mesh_configmaps=None, mesh_networks=None):
     """istiod values: ``extra`` with the mesh identity on top.
 
-    ``mesh_configmaps`` is the k8s_info result list of the mesh ConfigMap: its current
-    ``meshNetworks`` (written by the interconnect module) is carried into the values, so an
-    upgrade of the chart keeps the joined networks instead of resetting them.
+    ``mesh_networks`` is the interconnect module's plan for this cluster; without one, the release
+    keeps what it renders now (``mesh_configmaps``: the k8s_info result list of the mesh ConfigMap),
+    so an upgrade of the chart keeps the joined networks instead of resetting them. The release is
+    the only writer of that ConfigMap.
     """
-    networks = {}
-    for item in mesh_configmaps or []:
-        networks = parse_mesh_networks(((item or {}).get("data") or {}).get("meshNetworks"))
+    if mesh_networks is not None:
+        if not isinstance(mesh_networks, dict):
+            raise AnsibleFilterError("istio_istiod_values: istio_mesh_networks must be a mapping of networks, got %r"
+                                     % (mesh_networks,))
+        networks = copy.deepcopy(mesh_networks)
+    else:
+        networks = {}
+        for item in mesh_configmaps or []:
+            networks = parse_mesh_networks(((item or {}).get("data") or {}).get("meshNetworks"))
     own = {"global": {"meshID": mesh_id, "multiCluster": {"clusterName": cluster_name}, "network": network,
                       "meshNetworks": networks}}
     return _merge(extra, own)

@@ -484,9 +484,6 @@ def plan(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[str, Observed],
     joined = sorted(joined)
     peers_exist = len(joined) > 1
     sources = sorted(s.name for s in specs.values() if s.group in joined) if peers_exist else []
-    all_groups = set(groups_of(specs))
-    for obs in observed.values():
-        all_groups.update(((obs.state or {}).get("joined") or {}).keys())
 
     for name in sorted(specs):
         spec, obs = specs[name], observed[name]
@@ -543,18 +540,6 @@ def plan(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[str, Observed],
                     actions.append(Action(name, "Secret", secret_name, "delete",
                                           "%s is no longer a peer" % current.get("source"),
                                           _secret_view(current.get("kubeconfig")), None))
-        # meshNetworks: the joined networks and their gateways; entries of other groups are removed.
-        if obs.mesh_configmap_exists:
-            current_networks = dict(obs.mesh_networks or {})
-            desired_networks = {k: v for k, v in current_networks.items() if k not in all_groups}
-            if member:
-                desired_networks.update(mesh_networks(specs, joined, gateways))
-            if desired_networks != current_networks:
-                actions.append(Action(name, "ConfigMap", options["mesh_config_map"], "update",
-                                      "meshNetworks of the joined groups",
-                                      {"meshNetworks": {"networks": current_networks}},
-                                      {"meshNetworks": {"networks": desired_networks}},
-                                      {"networks": desired_networks}))
         # The record the rules are checked against on the next run.
         desired_state = state_record(specs, name, joined, gateways) if member else None
         if desired_state != obs.state or (desired_state is None and obs.state_configmap_exists):
@@ -568,11 +553,41 @@ def plan(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[str, Observed],
     return actions
 
 
+def mesh_networks_plan(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[str, Observed],
+                       joined: t.Sequence[str], gateways: t.Mapping[str, t.Sequence[t.Mapping[str, t.Any]]]
+                       ) -> t.Dict[str, t.Dict[str, t.Any]]:
+    """``{cluster: {"before", "after"}}``: the ``meshNetworks.networks`` each cluster with Istio has and must have.
+
+    The istiod Helm release is the only writer of the mesh ConfigMap (its chart renders
+    ``meshNetworks`` from ``global.meshNetworks``); this plan is what the istio role carries into
+    that release. Entries of network groups not joined are dropped, foreign entries kept.
+    """
+    all_groups = set(groups_of(specs))
+    for obs in observed.values():
+        all_groups.update(((obs.state or {}).get("joined") or {}).keys())
+    joined = sorted(joined)
+    result = {}
+    for name in sorted(specs):
+        obs = observed[name]
+        if not obs.namespace_exists or not obs.mesh_configmap_exists:
+            continue
+        current = dict(obs.mesh_networks or {})
+        desired = {k: v for k, v in current.items() if k not in all_groups}
+        if specs[name].group in joined:
+            desired.update(mesh_networks(specs, joined, gateways))
+        result[name] = {"before": current, "after": desired}
+    return result
+
+
+def networks_changing(networks: t.Mapping[str, t.Mapping[str, t.Any]]) -> t.List[str]:
+    return sorted(name for name, pair in networks.items() if pair["before"] != pair["after"])
+
+
 def affected_control_planes(actions: t.Sequence[Action], observed: t.Mapping[str, Observed],
-                            options: t.Mapping[str, t.Any]) -> t.List[t.Dict[str, str]]:
+                            options: t.Mapping[str, t.Any], networks_changed: t.Iterable[str] = ()
+                            ) -> t.List[t.Dict[str, str]]:
     """The istiod Deployments that pick up a change: those of clusters whose secrets or meshNetworks change."""
-    clusters = sorted({a.cluster for a in actions if a.name.startswith(REMOTE_SECRET_PREFIX) or
-                       a.name == options["mesh_config_map"]})
+    clusters = sorted({a.cluster for a in actions if a.name.startswith(REMOTE_SECRET_PREFIX)} | set(networks_changed))
     return [{"cluster": c, "namespace": options["namespace"], "deployment": d}
             for c in clusters for d in observed[c].control_planes]
 
@@ -609,10 +624,6 @@ def parse_mesh_networks(text: t.Optional[str]) -> t.Dict[str, t.Any]:
     if not isinstance(loaded, dict):
         return {}
     return dict(loaded.get("networks") or {})
-
-
-def render_mesh_networks(networks: t.Mapping[str, t.Any]) -> str:
-    return yaml.safe_dump({"networks": dict(networks)}, sort_keys=True, default_flow_style=False)
 
 
 def _describe(err: BaseException) -> str:
@@ -775,10 +786,8 @@ class ClusterAccess:
                 self._write(what, self.core.create_namespaced_config_map, ns, body)
             else:
                 self._write(what, self.core.replace_namespaced_config_map, action.name, ns, body)
-        else:
-            # Only the meshNetworks key changes; the rest of the mesh ConfigMap belongs to the istiod chart.
-            patch = {"data": {"meshNetworks": render_mesh_networks(action.body["networks"])}}
-            self._write(what, self.core.patch_namespaced_config_map, action.name, ns, patch)
+        else:  # pragma: no cover - plan() makes no other action
+            raise ValueError("no writer for %s" % what)
 
     def restart(self, deployment: str) -> None:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -796,8 +805,16 @@ class Result:
     joined_after: t.List[str]
     gateways: t.Dict[str, t.List[t.Dict[str, t.Any]]]
     control_planes: t.List[t.Dict[str, t.Any]]
+    networks: t.Dict[str, t.Dict[str, t.Any]] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> t.Dict[str, t.Any]:
+        changing = networks_changing(self.networks)
+        diff = diff_of(self.actions)
+        for name in changing:
+            # Shown with the plan; written by the istiod release (the istio role), not by this module.
+            key = "%s/istiod values/global.meshNetworks" % name
+            diff["before"][key] = self.networks[name]["before"]
+            diff["after"][key] = self.networks[name]["after"]
         return {
             "changed": bool(self.actions),
             "plan": [a.summary() for a in self.actions],
@@ -805,7 +822,9 @@ class Result:
             "joined_groups": self.joined_after,
             "gateways": self.gateways,
             "control_planes": self.control_planes,
-            "diff": diff_of(self.actions),
+            "mesh_networks": {name: pair["after"] for name, pair in self.networks.items()},
+            "mesh_networks_changed": changing,
+            "diff": diff,
         }
 
 
@@ -856,13 +875,14 @@ def run(specs: t.Mapping[str, ClusterSpec], requested: t.Sequence[str], options:
             if action.name == TOKEN_SECRET and action.action == "create":
                 continue
             accesses[action.cluster].apply(action)
-    control_planes = affected_control_planes(actions, observed, options)
+    networks = mesh_networks_plan(specs, observed, joined, gateways)
+    control_planes = affected_control_planes(actions, observed, options, networks_changing(networks))
     for entry in control_planes:
         entry["restarted"] = False
         if options.get("restart_control_plane") and not check_mode:
             accesses[entry["cluster"]].restart(entry["deployment"])
             entry["restarted"] = True
-    return Result(actions, sorted(recorded), joined, gateways, control_planes)
+    return Result(actions, sorted(recorded), joined, gateways, control_planes, networks)
 
 
 def gateway_clusters_in(specs: t.Mapping[str, ClusterSpec], groups: t.Iterable[str]) -> t.List[str]:
@@ -877,7 +897,9 @@ def info(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[str, Observed],
     recorded = recorded_groups(observed)
     joined = sorted(recorded)
     gateways, pending = group_gateways(specs, observed, groups_of(specs))
-    actions = plan(specs, observed, [g for g in joined if g in groups_of(specs)], gateways, options)
+    joined_known = [g for g in joined if g in groups_of(specs)]
+    actions = plan(specs, observed, joined_known, gateways, options)
+    networks = mesh_networks_plan(specs, observed, joined_known, gateways)
     groups = {}
     for group, members in groups_of(specs).items():
         groups[group] = {"clusters": members, "gateway_clusters": gateway_clusters(specs, group),
@@ -905,6 +927,9 @@ def info(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[str, Observed],
             "control_planes": obs.control_planes,
         }
     drift = [a.summary() for a in actions]
+    drift += [{"cluster": name, "kind": "ConfigMap", "name": options["mesh_config_map"], "action": "update",
+               "reason": "meshNetworks of the joined groups (carried by the istiod release)"}
+              for name in networks_changing(networks)]
     return {"groups": groups, "joined_groups": joined, "recorded": recorded, "clusters": clusters,
             "drift": drift, "in_sync": not drift,
             "pending_addresses": [p.as_dict() for p in pending]}

@@ -16,7 +16,10 @@ description:
     joined groups, shaped as C(istioctl create-remote-secret) makes it (C(istio-remote-secret-<cluster>), label
     C(istio/multiCluster=true), annotation C(networking.istio.io/cluster), a kubeconfig whose server is the peer's
     exposed API server URL, with C(tls-server-name) and the token of the peer's C(istio-reader-service-account)).
-    The joined networks and their gateway addresses are written to the C(meshNetworks) key of the mesh ConfigMap.
+    The joined networks and their gateway addresses are planned for C(meshNetworks) and returned in RV(mesh_networks).
+    The mesh ConfigMap belongs to the istiod Helm release, so the C(istio) role carries them into that release
+    (C(global.meshNetworks)), as C(playbooks/istio_mesh_networks.yml) does after every join, remove and address
+    update. This module never writes the ConfigMap.
   - With O(state=absent), exactly those objects are deleted on every side for the groups in O(groups).
   - With O(addresses_only=true), only gateway addresses of groups already joined change.
   - "The interconnect rules are enforced before any change, with every problem reported at once: a group without an
@@ -27,6 +30,7 @@ description:
     checked against the clusters themselves.
   - Changes are computed as desired against observed state, so check mode shows the real plan and a second run
     changes nothing. The diff masks tokens.
+  - The diff shows the planned C(meshNetworks) as C(<cluster>/istiod values/global.meshNetworks).
   - istiod reads remote secrets and C(meshNetworks) without a restart; the affected istiod Deployments are reported in
     RV(control_planes) and restarted only with O(restart_control_plane=true).
 author:
@@ -154,8 +158,20 @@ joined_groups:
   type: list
   elements: str
   sample: [net-a, net-b]
+mesh_networks:
+  description:
+    - The C(meshNetworks.networks) each cluster with Istio must have after this run (entries of groups not joined
+      dropped, foreign entries kept), keyed by cluster name. The C(istio) role takes one as C(istio_mesh_networks).
+  returned: always
+  type: dict
+  sample: {cluster01: {net-a: {endpoints: [{fromRegistry: cluster01}], gateways: [{address: 172.30.1.11, port: 31443}]}}}
+mesh_networks_changed:
+  description: Clusters whose C(meshNetworks) differ from what their istiod release renders now.
+  returned: always
+  type: list
+  elements: str
 gateways:
-  description: Gateway addresses per joined group, as written to C(meshNetworks).
+  description: Gateway addresses per joined group, as planned for C(meshNetworks).
   returned: always
   type: dict
   sample: {net-a: [{address: 172.30.1.11, port: 31443}]}

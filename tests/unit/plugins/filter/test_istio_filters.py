@@ -43,6 +43,17 @@ def test_istiod_values_keep_live_mesh_networks_and_let_the_role_win():
     assert FILTERS["istio_istiod_values"]({}, "c", "n", "m", [])["global"]["meshNetworks"] == {}
 
 
+def test_istiod_values_take_the_planned_mesh_networks_over_what_the_release_renders():
+    live = [{"data": {"meshNetworks": "networks:\n  net-b:\n    gateways:\n    - {address: 1.2.3.4, port: 15443}\n"}}]
+    planned = {"net-a": {"endpoints": [{"fromRegistry": "cluster01"}], "gateways": [{"address": "5.6.7.8", "port": 31443}]}}
+    values = FILTERS["istio_istiod_values"]({}, "cluster01", "net-a", "mesh1", live, planned)
+    assert values["global"]["meshNetworks"] == planned
+    # An empty plan (the cluster left the interconnect) empties them; it is not "keep".
+    assert FILTERS["istio_istiod_values"]({}, "cluster01", "net-a", "mesh1", live, {})["global"]["meshNetworks"] == {}
+    with pytest.raises(AnsibleFilterError, match="istio_mesh_networks"):
+        FILTERS["istio_istiod_values"]({}, "cluster01", "net-a", "mesh1", live, ["net-a"])
+
+
 def test_gateway_values_follow_the_inventory():
     values = FILTERS["istio_gateway_values"](
         {"replicas": 2, "service_type": "LoadBalancer", "service_annotations": {"lb/internal": "true"}}, "net-a",

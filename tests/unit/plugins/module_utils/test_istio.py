@@ -101,13 +101,12 @@ class FakeAccess:
                 del self.cluster.secrets[action.name]
             else:
                 self.cluster.secrets[action.name] = copy.deepcopy(action.body)
-        elif action.name == istio.STATE_CONFIGMAP:
+        else:
+            assert action.name == istio.STATE_CONFIGMAP, "the module writes no other ConfigMap (Helm owns istio)"
             if action.action == "delete":
                 del self.cluster.configmaps[action.name]
             else:
                 self.cluster.configmaps[action.name] = copy.deepcopy(action.body)
-        else:
-            self.cluster.configmaps["istio"]["meshNetworks"] = istio.render_mesh_networks(action.body["networks"])
 
     def restart(self, deployment):
         self.cluster.restarts.append(deployment)
@@ -118,10 +117,26 @@ def lab():
     return {name: FakeCluster(name, i) for i, name in enumerate(["cluster01", "cluster02", "cluster03", "cluster04"], 1)}
 
 
+def chart_mesh_networks(networks):
+    """The meshNetworks key as the istiod chart renders it from global.meshNetworks."""
+    return yaml.safe_dump({"networks": networks})
+
+
 def run(lab, clusters, groups, check_mode=False, **options):
+    """One join/remove as the playbooks make it: the module, then the istio role upgrading istiod with
+    the meshNetworks the module planned, on the clusters it names."""
     specs = istio.clusters_from_params(clusters)
     merged = dict(OPTIONS, **options)
-    return istio.run(specs, groups, merged, check_mode, lambda spec: FakeAccess(lab[spec.name], spec))
+    result = istio.run(specs, groups, merged, check_mode, lambda spec: FakeAccess(lab[spec.name], spec))
+    if not check_mode:
+        carry_mesh_networks(lab, result.as_dict())
+    return result
+
+
+def carry_mesh_networks(lab, result):
+    """What playbooks/istio_mesh_networks.yml does with the module's result: istiod's release renders them."""
+    for name in result["mesh_networks_changed"]:
+        lab[name].configmaps["istio"]["meshNetworks"] = chart_mesh_networks(result["mesh_networks"][name])
 
 
 def remote_secret_names(cluster):
@@ -231,7 +246,8 @@ def test_joined_group_gateways_cannot_change_but_addresses_can(lab):
                              "cluster03": NODEPORT, "cluster04": NODEPORT})
     result = run(lab, fixed, ["net-a", "net-b"], addresses_only=True)
     kinds = {(a.kind, a.name) for a in result.actions}
-    assert kinds == {("ConfigMap", "istio"), ("ConfigMap", istio.STATE_CONFIGMAP)}
+    assert kinds == {("ConfigMap", istio.STATE_CONFIGMAP)}
+    assert result.as_dict()["mesh_networks_changed"] == ["cluster01", "cluster02", "cluster03", "cluster04"]
     networks = istio.parse_mesh_networks(lab["cluster03"].configmaps["istio"]["meshNetworks"])
     assert {"address": "203.0.113.7", "port": 31001} in networks["net-a"]["gateways"]
     assert {"address": "172.30.1.11", "port": 31001} not in networks["net-a"]["gateways"]
@@ -270,7 +286,7 @@ def test_restart_only_when_asked_and_only_affected_clusters(lab):
 
 
 def test_foreign_mesh_networks_entries_are_kept(lab):
-    lab["cluster01"].configmaps["istio"]["meshNetworks"] = istio.render_mesh_networks(
+    lab["cluster01"].configmaps["istio"]["meshNetworks"] = chart_mesh_networks(
         {"vm-net": {"endpoints": [{"fromCidr": "192.0.2.0/24"}], "gateways": []}})
     run(lab, params(), ["net-a", "net-b"])
     assert sorted(istio.parse_mesh_networks(lab["cluster01"].configmaps["istio"]["meshNetworks"])) == [
