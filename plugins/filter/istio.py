@@ -13,12 +13,8 @@ import copy
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import (
-    GATEWAY_PORT,
-    NETWORK_LABEL,
-    disable_problems,
-    parse_mesh_networks,
-)
+from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import GATEWAY_PORT, NETWORK_LABEL, parse_mesh_networks
+from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_rules import disable_problems
 
 _MISSING = object()
 # Inventory variable or fact -> key of the interconnect module's clusters entries.

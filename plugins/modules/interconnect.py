@@ -88,6 +88,16 @@ options:
     description: Seconds to wait for a reader token to be issued, or for a load balancer address.
     type: int
     default: 120
+  planned_prerequisites:
+    description:
+      - In check mode, the run's earlier stages plan Istio, the reader account and the east-west gateways of joined
+        clusters that lack them (as C(site.yml --check) does), so the join is planned on top of them; values known only
+        once they apply (reader tokens, node ports, load balancer addresses) are shown as such, and RV(assumed) lists
+        what was taken as planned. C(playbooks/istio_mesh.yml) sets the fact C(interconnect_prerequisites_planned)
+        that C(playbooks/interconnect_join.yml) passes here.
+      - Outside check mode it has no effect; missing prerequisites are refused.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -170,6 +180,12 @@ mesh_networks_changed:
   returned: always
   type: list
   elements: str
+assumed:
+  description: With O(planned_prerequisites) in check mode, what each cluster lacked and the plan took as planned.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{cluster: cluster01, planned: "Istio (namespace istio-system, ConfigMap istio), east-west gateway Service istio-eastwestgateway"}]
 gateways:
   description: Gateway addresses per joined group, as planned for C(meshNetworks).
   returned: always
@@ -202,13 +218,9 @@ problems:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import (
-    HAS_YAML,
-    ClusterAccess,
-    InterconnectError,
-    clusters_from_params,
-    run,
-)
+from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import HAS_YAML, InterconnectError, clusters_from_params
+from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_access import ClusterAccess
+from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_run import run
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
     ACCESS_ARGS,
     HAS_KUBERNETES,
@@ -235,6 +247,7 @@ def main() -> None:
             addresses_only=dict(type="bool", default=False),
             restart_control_plane=dict(type="bool", default=False),
             wait_timeout=dict(type="int", default=120),
+            planned_prerequisites=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

@@ -116,14 +116,9 @@ pending_addresses:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import (
-    HAS_YAML,
-    ClusterAccess,
-    InterconnectError,
-    clusters_from_params,
-    info,
-    observe_all,
-)
+from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import HAS_YAML, InterconnectError, clusters_from_params
+from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_access import ClusterAccess, observe_all
+from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_report import info
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
     ACCESS_ARGS,
     HAS_KUBERNETES,

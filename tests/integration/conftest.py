@@ -2,13 +2,19 @@
 
 ``site_converged`` runs ``playbooks/site.yml`` on the lab's demo topology once per test session;
 every suite that needs a converged demo lab starts from it instead of converging again. Suites
-that change the lab restore it before they end (their own teardown says how).
+that change the lab restore it before they end (their own teardown says how). Tests marked
+``pristine_lab`` (site.yml --check from nothing) run first, before anything is applied.
 """
 
 from __future__ import annotations
 
 import pytest
 from site_helpers import run_site  # pylint: disable=import-error
+
+
+def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument
+    first = [item for item in items if item.get_closest_marker("pristine_lab") is not None]
+    items[:] = first + [item for item in items if item.get_closest_marker("pristine_lab") is None]
 
 
 @pytest.fixture(scope="session")

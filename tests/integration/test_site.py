@@ -9,6 +9,7 @@ the end (JSON and SVG) says every peer, Kosmos member and remote secret is in pl
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -54,3 +55,42 @@ def test_check_diff_on_converged_lab_changes_nothing(converged):
     out, _first = converged
     counts = changed(site(out, "--check", "--diff"))
     assert counts and all(count == 0 for count in counts.values()), counts
+
+
+def helm_releases(lab):
+    """{cluster: sorted release names} from Helm's release Secrets: what any Helm install leaves."""
+    from kubernetes import client
+    found = {}
+    for name, cluster in sorted(lab.clusters.items()):
+        secrets = client.CoreV1Api(cluster.api_client()).list_secret_for_all_namespaces(label_selector="owner=helm")
+        found[name] = sorted({s.metadata.labels["name"] for s in secrets.items})
+    return found
+
+
+def task_outcomes(output, task):
+    """{host: "ok" | "changed" | "skipping" | ...} of the task whose header contains ``task``."""
+    outcomes = {}
+    for block in output.split("\nTASK [")[1:]:
+        header, _sep, body = block.partition("\n")
+        if task in header:
+            for status, host in re.findall(r"^(ok|changed|skipping|failed|fatal): \[([^\]]+)\]", body, re.M):
+                outcomes[host] = status
+    return outcomes
+
+
+@pytest.mark.pristine_lab
+def test_check_diff_from_nothing_reports_the_whole_plan_and_changes_nothing(lab, tmp_path):
+    assert helm_releases(lab) == {name: [] for name in lab.clusters}, "needs a lab nothing was applied to"
+    output = site(tmp_path, "--check", "--diff")
+    assert helm_releases(lab) == {name: [] for name in lab.clusters}
+    # Every stage plans: Cilium and Kosmos in their groups, Istio and each east-west gateway, the join.
+    assert task_outcomes(output, "cilium : Install or upgrade Cilium") == {"cluster01": "changed", "cluster02": "changed"}
+    assert task_outcomes(output, "eastwest_gateway : Install the east-west gateway") == {
+        name: "changed" for name in ("cluster01", "cluster02", "cluster03", "cluster04")}
+    assert task_outcomes(output, "Join the groups") == {"cluster01": "changed"}
+    assert "GATEWAY_MISSING" not in output and "ISTIO_MISSING" not in output
+    for pair in (("cluster01", "cluster03"), ("cluster04", "cluster02")):
+        assert "+    %s/Secret/istio-remote-secret-%s:" % pair in output
+    assert "+    cluster01/istiod values/global.meshNetworks:" in output
+    assert "<the node port of 15443, known once the earlier stages have applied>" in output
+    assert "token: '********'" in output or "token: ********" in output

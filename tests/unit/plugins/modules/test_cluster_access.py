@@ -16,7 +16,7 @@ REPO = pathlib.Path(__file__).resolve().parents[4]
 MODULES = REPO / "plugins" / "modules"
 GROUP = yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())["action_groups"]["k8s"]
 # What a module imports when it reaches a cluster.
-CLUSTER_READERS = ("api_client", "_kosmos_k8s", "_istio import", "_runtime_k8s")
+CLUSTER_READERS = ("api_client", "_kosmos_k8s", "_istio_access import", "_runtime_k8s")
 
 
 def talks_to_clusters(path: pathlib.Path) -> bool:
