@@ -174,7 +174,7 @@ report:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kosmos as kosmos
-from ansible_collections.multicloud.interconnect.plugins.module_utils import _kosmos_k8s as api
+from ansible_collections.multicloud.interconnect.plugins.module_utils._kosmos_link import API_VERSION, LinkRun
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
     ACCESS_ARGS,
     HAS_KUBERNETES,
@@ -182,8 +182,6 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s impor
     ClusterError,
     with_access_defaults,
 )
-
-API_VERSION = "%s/%s" % (kosmos.GROUP, kosmos.VERSION)
 
 MEMBER_SPEC = dict(
     name=dict(type="str", required=True),
@@ -194,148 +192,6 @@ MEMBER_SPEC = dict(
     root=dict(type="bool", default=False),
     cluster_link_options=dict(type="dict", required=True),
 )
-
-
-class Run:
-    """One run: the clients, and everything done or planned, for the result."""
-
-    def __init__(self, module: AnsibleModule) -> None:
-        self.module = module
-        self.params = module.params
-        self.check = module.check_mode
-        self.actions = []
-        self.diffs = []
-        self.warnings = []
-        self.unjoined = []
-        self.clients = {}
-        # Check mode before the first install: the host has no clusters.kosmos.io yet, so every
-        # Cluster object is planned as created without asking the API.
-        self.crd_missing = False
-
-    def client(self, name, kubeconfig=None, context=None):
-        if name not in self.clients:
-            self.clients[name] = api.Cluster(name, kubeconfig, context)
-        return self.clients[name]
-
-    def record(self, cluster, desired, action, fields, observed):
-        if action in ("unchanged", "absent") or action.startswith("kept"):
-            return
-        meta = (desired or observed)["metadata"]
-        name = "%s/%s" % (meta["namespace"], meta["name"]) if meta.get("namespace") else meta["name"]
-        self.actions.append(dict(cluster=cluster, kind=(desired or observed)["kind"], name=name, action=action,
-                                 fields=fields))
-        self.diffs.append(dict(
-            before_header="%s: %s %s" % (cluster, self.actions[-1]["kind"], name),
-            after_header="%s: %s %s (%s)" % (cluster, self.actions[-1]["kind"], name, action),
-            before=kosmos.masked(observed) or {},
-            after=kosmos.masked(desired) if action != "delete" else {}))
-
-    def apply(self, cluster, desired):
-        if self.crd_missing and desired["kind"] == "Cluster":
-            self.record(cluster.name, desired, "create", ["(create)"], None)
-            return "create"
-        action, fields, observed = api.apply(cluster, desired, self.check)
-        self.record(cluster.name, desired, action, fields, observed)
-        return action
-
-    # -- join -----------------------------------------------------------------------------------
-    def join_member_side(self, member, labels):
-        cluster = self.client(member["name"], member.get("kubeconfig"), member.get("context"))
-        for obj in kosmos.member_objects(self.params["namespace"], labels, member["name"] == self.params["host"]):
-            self.apply(cluster, obj)
-        if self.check:
-            return api.observe_token(cluster, self.params["namespace"])
-        return cluster.wait_token(self.params["namespace"], self.params["wait_timeout"])
-
-    def join(self):
-        params = self.params
-        members = params["members"]
-        names = [m["name"] for m in members]
-        if params["host"] not in names:
-            self.module.fail_json(msg="host %s is not among the members (%s); nothing was changed"
-                                  % (params["host"], ", ".join(names)))
-        labels = kosmos.managed_labels(params["group"], params["host"])
-        host_member = next(m for m in members if m["name"] == params["host"])
-        host = self.client(host_member["name"], host_member.get("kubeconfig"), host_member.get("context"))
-        self.crd_missing = not host.has_kind(API_VERSION, "Cluster")
-        if self.crd_missing and not self.check:
-            self.module.fail_json(msg="cluster %s: the clusters.kosmos.io CRD is missing; install Kosmos on the host "
-                                      "first (role multicloud.interconnect.kosmos); nothing was changed" % host.name)
-        # Members first, so a cluster that cannot be reached fails the run before the host changes.
-        for member in members:
-            self.client(member["name"], member.get("kubeconfig"), member.get("context"))
-        ordered = [host_member] + [m for m in members if m["name"] != params["host"]]
-        tokens = {m["name"]: self.join_member_side(m, labels) for m in ordered}
-        host_kubeconfig = (api.kubeconfig_for(host, tokens[host.name], host_member.get("api_server"))
-                           if tokens[host.name] else None)
-        for member in ordered:
-            cluster = self.clients[member["name"]]
-            secret = kosmos.controlpanel_secret(params["namespace"], labels, host_kubeconfig or b"")
-            if host_kubeconfig is None:
-                secret.pop("data")  # check mode before the host token exists: only "will be created" is known
-            self.apply(cluster, secret)
-            token = tokens[member["name"]]
-            kubeconfig = api.kubeconfig_for(cluster, token, member.get("api_server")) if token else None
-            self.apply(host, kosmos.cluster_object(member, params["namespace"], params["image_repository"], labels,
-                                                   kubeconfig))
-        if not self.crd_missing:
-            self.prune(host, names)
-        return host
-
-    # -- unjoin -----------------------------------------------------------------------------------
-    def prune(self, host, keep):
-        observed = api.list_kosmos(host, "Cluster") or []
-        for name in kosmos.stale_clusters(observed, keep, self.params["host"]):
-            self.unjoin(host, name)
-
-    def unjoin(self, host, name):
-        params = self.params
-        action, observed = api.remove(host, API_VERSION, "Cluster", name, None, self.check)
-        self.record(host.name, None, action, [], observed)
-        if action == "delete" and not self.check:
-            # The Kosmos operator removes its agents from the member, through the member's
-            # kubeconfig, before it releases its finalizer: member RBAC must outlive that.
-            host.wait_gone(API_VERSION, "Cluster", name, None, params["wait_timeout"],
-                           "the Kosmos operator holds its finalizer; check clusterlink-operator in %s on %s"
-                           % (params["namespace"], host.name))
-        self.unjoined.append(name)
-        member = params["members_by_name"].get(name) or params["known_clusters"].get(name)
-        if member is None:
-            self.warnings.append(
-                "cluster %s left the group but is not in the inventory, so its namespace %s, service accounts, "
-                "ClusterRole/ClusterRoleBinding kosmos and secret %s were left in place; add it back with "
-                "cluster_kubeconfig (in another group) and run again, or remove them by hand"
-                % (name, params["namespace"], kosmos.CONTROLPANEL_SECRET))
-            return
-        cluster = self.client(name, member.get("kubeconfig"), member.get("context"))
-        is_host = name == params["host"]
-        objects = kosmos.member_objects(params["namespace"], {}, is_host)
-        objects.insert(0, kosmos.controlpanel_secret(params["namespace"], {}, b""))
-        # Namespaced objects first, the RBAC next, the namespace last.
-        for obj in sorted(objects, key=_unjoin_order):
-            meta = obj["metadata"]
-            action, observed = api.remove(cluster, obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"),
-                                          self.check)
-            self.record(name, None, action, [], observed)
-
-    # -- read back --------------------------------------------------------------------------------
-    def readback(self, host):
-        params = self.params
-        clusters = api.list_kosmos(host, "Cluster") or []
-        observed = {c["metadata"]["name"]: c for c in clusters}
-        side = {}
-        for member in params["members"] if params["state"] == "present" else []:
-            cluster = self.clients[member["name"]]
-            side[member["name"]] = api.member_side_presence(cluster, params["namespace"],
-                                                            member["name"] == params["host"])
-        members = params["members"] if params["state"] == "present" else []
-        stale = kosmos.stale_clusters(clusters, [m["name"] for m in members], params["host"])
-        return kosmos.readback(members, observed, api.list_kosmos(host, "ClusterNode"),
-                               api.list_kosmos(host, "NodeConfig"), side, stale)
-
-
-def _unjoin_order(obj):
-    return {"Secret": 0, "ServiceAccount": 1, "ClusterRoleBinding": 2, "ClusterRole": 3, "Namespace": 4}[obj["kind"]]
 
 
 def main() -> None:
@@ -358,9 +214,9 @@ def main() -> None:
     module.params["known_clusters"] = with_access_defaults(module.params["known_clusters"], module.params)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
-    run = Run(module)
-    params = run.params
+    params = module.params
     params["members_by_name"] = {m["name"]: m for m in params["members"]}
+    run = LinkRun(params, module.check_mode)
     try:
         if params["state"] == "present":
             host = run.join()

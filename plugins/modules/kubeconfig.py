@@ -229,8 +229,6 @@ backup_file:
 """
 
 import os
-import tempfile
-import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -247,14 +245,15 @@ except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _k8s
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ACCESS_ARGS
 from ansible_collections.multicloud.interconnect.plugins.module_utils._kubeconfig import (
-    PENDING_TOKEN,
     KubeconfigError,
-    absolute_path,
     check_config,
     diff,
     merge,
-    token_from_secret,
-    user_from_config,
+)
+from ansible_collections.multicloud.interconnect.plugins.module_utils._kubeconfig_io import (
+    Credentials,
+    read_yaml_file,
+    write_file,
 )
 
 CONTEXT_SPEC = dict(
@@ -289,130 +288,6 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def default_kubeconfig_path():
-    """Where kubectl would look: K8S_AUTH_KUBECONFIG, then the first file of KUBECONFIG, then ~/.kube/config."""
-    value = _k8s.env_fallback_value("K8S_AUTH_KUBECONFIG") or _k8s.env_fallback_value("KUBECONFIG")
-    if value:
-        return value.split(os.pathsep)[0]
-    return "~/.kube/config"
-
-
-def read_yaml_file(path):
-    """The parsed file, None when it does not exist or is empty."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        return None
-    except OSError as err:
-        raise KubeconfigError("cannot read %s: %s" % (path, err.strerror or err)) from err
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise KubeconfigError("%s is not valid YAML (%s); refusing to overwrite it" % (path, type(err).__name__)) from err
-
-
-class Credentials:
-    """Reads the credentials of each context, once per source."""
-
-    def __init__(self, module, params):
-        self.module = module
-        self.default_kubeconfig = params["kubeconfig"]
-        self.default_context = params["context"]
-        self.wait_timeout = params["wait_timeout"]
-        self.pending = []
-        self._files = {}
-
-    def _source(self, context):
-        kubeconfig = context.get("kubeconfig") or self.default_kubeconfig
-        ctx = context.get("context") or self.default_context or _k8s.env_fallback_value("K8S_AUTH_CONTEXT")
-        return kubeconfig, ctx
-
-    def _config(self, kubeconfig):
-        if isinstance(kubeconfig, dict):
-            return kubeconfig, os.getcwd(), "(inline kubeconfig)"
-        path = absolute_path(kubeconfig or default_kubeconfig_path())
-        if path not in self._files:
-            config = read_yaml_file(path)
-            if config is None:
-                raise KubeconfigError("kubeconfig %s does not exist or is empty; set cluster_kubeconfig" % path)
-            self._files[path] = config
-        return self._files[path], os.path.dirname(path), path
-
-    def user(self, cluster, context):
-        kind = context["credentials"]
-        if kind == "token":
-            if not context.get("token"):
-                raise KubeconfigError("context %s of cluster %s: credentials=token needs token" % (context["name"], cluster))
-            return {"token": context["token"]}
-        kubeconfig, ctx = self._source(context)
-        if kind == "kubeconfig":
-            config, base_dir, source = self._config(kubeconfig)
-            return user_from_config(config, ctx, base_dir, source)
-        if not context.get("secret_name"):
-            raise KubeconfigError("context %s of cluster %s: credentials=service_account_token needs secret_name"
-                                  % (context["name"], cluster))
-        token = self._secret_token(cluster, kubeconfig, ctx, context["secret_namespace"], context["secret_name"])
-        if token is None:
-            self.pending.append(context["name"])
-            return {"token": PENDING_TOKEN}
-        return {"token": token}
-
-    def _secret_token(self, cluster, kubeconfig, ctx, namespace, name):
-        if not _k8s.HAS_KUBERNETES:
-            self.module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(_k8s.KUBERNETES_IMPORT_ERROR))
-        from kubernetes import client as k8s_client  # guarded by HAS_KUBERNETES above
-
-        api = k8s_client.CoreV1Api(_k8s.api_client(cluster, kubeconfig, ctx))
-        deadline = time.monotonic() + (0 if self.module.check_mode else max(self.wait_timeout, 0))
-        while True:
-            data = None
-            try:
-                data = api.read_namespaced_secret(name, namespace, _request_timeout=15).data
-            except Exception as err:  # ApiException, or urllib3 errors: unreachable, TLS
-                if isinstance(err, _k8s.ApiException) and getattr(err, "status", None) == 404:
-                    pass  # created by the role in this run, or not yet: wait for it
-                elif isinstance(err, _k8s.ApiException):
-                    raise _k8s.ClusterError(cluster, "reading Secret %s/%s: %s"
-                                            % (namespace, name, _k8s.describe_api_exception(err))) from err
-                else:
-                    raise _k8s.ClusterError(cluster, "reading Secret %s/%s: API server unreachable: %s"
-                                            % (namespace, name, short_error(err))) from err
-            token = token_from_secret({"data": data}, namespace, name)
-            if token or time.monotonic() >= deadline:
-                break
-            time.sleep(1)
-        if token is None and not self.module.check_mode:
-            raise _k8s.ClusterError(cluster, "Secret %s/%s has no token after %s s; check that it exists, has type "
-                                    "kubernetes.io/service-account-token and that the controller manager runs"
-                                    % (namespace, name, self.wait_timeout))
-        return token
-
-
-def short_error(err):
-    text = str(err)
-    return text if len(text) < 300 else text[:297] + "..."
-
-
-def write_file(path, text):
-    """Replace ``path`` atomically with ``text``, readable by its owner only."""
-    directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o700)
-    handle, tmp = tempfile.mkstemp(prefix=".kubeconfig.", dir=directory)
-    try:
-        os.fchmod(handle, 0o600)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def dump(config):
     return yaml.safe_dump(config, default_flow_style=False, sort_keys=False)
 
@@ -423,7 +298,7 @@ def run(module):
     existing = read_yaml_file(path)
     exists = os.path.exists(path)
     before = check_config(existing, path)
-    credentials = Credentials(module, params)
+    credentials = Credentials(params, module.check_mode)
     users = {}
     for cluster in params["clusters"]:
         for context in cluster["contexts"]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import pathlib
+import re
 
 import pytest
 import yaml
@@ -15,12 +16,29 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s impor
 REPO = pathlib.Path(__file__).resolve().parents[4]
 MODULES = REPO / "plugins" / "modules"
 GROUP = yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())["action_groups"]["k8s"]
-# What a module imports when it reaches a cluster.
-CLUSTER_READERS = ("api_client", "_kosmos_k8s", "_istio_access import", "_runtime_k8s")
+MODULE_UTILS = REPO / "plugins" / "module_utils"
+# A file reaches a cluster when it builds an API client; a module does when it, or any module_utils
+# it imports (directly or through others), does.
+_IMPORTED = re.compile(r"plugins\.module_utils(?:\.(_\w+)| import ([\w, ]+))")
 
 
-def talks_to_clusters(path: pathlib.Path) -> bool:
-    return any(marker in path.read_text() for marker in CLUSTER_READERS)
+def _imported_utils(text: str) -> set:
+    names = set()
+    for direct, listed in _IMPORTED.findall(text):
+        names.update([direct] if direct else [n.strip().split(" as ")[0] for n in listed.split(",")])
+    return {n for n in names if (MODULE_UTILS / (n + ".py")).exists()}
+
+
+def talks_to_clusters(path: pathlib.Path, seen=None) -> bool:
+    seen = set() if seen is None else seen
+    text = path.read_text()
+    if re.search(r"(?<!def )\bapi_client\(", text):
+        return True
+    for name in sorted(_imported_utils(text) - seen):
+        seen.add(name)
+        if talks_to_clusters(MODULE_UTILS / (name + ".py"), seen):
+            return True
+    return False
 
 
 def documentation(name: str) -> dict:
