@@ -123,110 +123,15 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium import clustermesh_secret_peers, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
     ACCESS_ARGS,
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
-    ClusterError,
-    api_client,
-    server_version,
     with_access_defaults,
 )
-from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import istiod_report, kvstoremesh_report
-from ansible_collections.multicloud.interconnect.plugins.module_utils._status import (
-    ISTIO_CLUSTER_ANNOTATION,
-    Observed,
-    build_status,
-    render_svg,
-    render_table,
-)
+from ansible_collections.multicloud.interconnect.plugins.module_utils._status import build_status, render_svg, render_table
+from ansible_collections.multicloud.interconnect.plugins.module_utils._status_k8s import observe
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_inventory
-
-try:
-    from kubernetes import client as k8s_client
-    from kubernetes.client.rest import ApiException
-except ImportError:  # reported through missing_required_lib
-    pass
-
-
-def _absent_is_none(call):
-    try:
-        return call()
-    except ApiException as err:
-        if err.status == 404:
-            return None
-        raise
-
-
-def observe(name, hv, params):
-    timeout = params["timeout"]
-    try:
-        api = api_client(name, hv.get("cluster_kubeconfig"), hv.get("cluster_context"))
-        version = server_version(name, api, timeout)
-    except ClusterError as err:
-        return Observed(reachable=False, error=str(err))
-    core = k8s_client.CoreV1Api(api)
-    seen = Observed(version=version)
-    try:
-        config = _absent_is_none(lambda: core.read_namespaced_config_map(
-            "cilium-config", params["cilium_namespace"], _request_timeout=timeout))
-        if config is not None:
-            seen.cilium_cluster_name = (config.data or {}).get("cluster-name")
-            seen.cilium_cluster_id = (config.data or {}).get("cluster-id")
-        mesh = _absent_is_none(lambda: core.read_namespaced_secret(
-            "cilium-clustermesh", params["cilium_namespace"], _request_timeout=timeout))
-        if mesh is not None:
-            seen.cilium_peers = clustermesh_secret_peers(mesh.data)
-        elif config is not None:
-            seen.cilium_peers = []
-        if config is not None:
-            seen.kvstoremesh_remotes, seen.kvstoremesh_reason = kvstoremesh_report(api, params["cilium_namespace"], timeout)
-        ca = _absent_is_none(lambda: core.read_namespaced_secret(
-            "cilium-ca", params["cilium_namespace"], _request_timeout=timeout))
-        if ca is not None and (ca.data or {}).get("ca.crt"):
-            seen.cilium_ca_fingerprint = pem_fingerprint(ca.data["ca.crt"])
-        custom = k8s_client.CustomObjectsApi(api)
-        kosmos = _absent_is_none(lambda: custom.list_cluster_custom_object(
-            "kosmos.io", "v1alpha1", "clusters", _request_timeout=timeout))
-        if kosmos is not None:
-            seen.kosmos_clusters = {
-                item["metadata"]["name"]: ((item.get("spec") or {}).get("clusterLinkOptions") or {}).get("networkType")
-                for item in kosmos.get("items", [])
-            }
-        secrets = _absent_is_none(lambda: core.list_namespaced_secret(
-            params["istio_namespace"], label_selector="istio/multiCluster=true", _request_timeout=timeout))
-        if secrets is not None:
-            seen.istio_remote_secrets = sorted(
-                (s.metadata.annotations or {}).get(ISTIO_CLUSTER_ANNOTATION)
-                or s.metadata.name.replace("istio-remote-secret-", "")
-                for s in secrets.items
-            )
-        if secrets is not None and secrets.items:
-            seen.istiod_remotes, seen.istiod_reason = istiod_report(api, params["istio_namespace"], timeout)
-        elif secrets is not None:
-            seen.istiod_reason = "no remote secret in %s: istiod has no remote cluster to report" % params["istio_namespace"]
-        services = _absent_is_none(lambda: core.list_namespaced_service(
-            params["istio_namespace"], label_selector="topology.istio.io/network", _request_timeout=timeout))
-        seen.gateway_addresses = sorted(_gateway_addresses(services.items if services else []))
-    except ApiException as err:
-        seen.reachable = False
-        seen.error = "cluster %s: API answered %s %s" % (name, err.status, err.reason)
-    except Exception as err:  # connection dropped in the middle: report it, do not hide the rest
-        seen.reachable = False
-        seen.error = "cluster %s: %s" % (name, err)
-    return seen
-
-
-def _gateway_addresses(services):
-    for service in services:
-        ports = [p for p in (service.spec.ports or []) if p.port == 15443]
-        ingress = ((service.status.load_balancer or {}) and service.status.load_balancer.ingress) or []
-        for entry in ingress:
-            yield "%s:15443" % (entry.ip or entry.hostname)
-        if not ingress and ports and ports[0].node_port:
-            yield "nodePort %d" % ports[0].node_port
-
 
 def main():
     module = AnsibleModule(
@@ -248,10 +153,7 @@ def main():
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     topology = topology_from_inventory(module.params["clusters"], module.params["interconnect_groups"])
     try:
-        observed = {
-            cluster.name: observe(cluster.name, module.params["clusters"][cluster.inventory_name] or {}, module.params)
-            for cluster in topology.clusters.values()
-        }
+        observed = {cluster.name: observe(cluster, module.params) for cluster in topology.clusters.values()}
     except Exception as err:  # pragma: no cover - a bug, shown with its trace
         module.fail_json(msg="status failed: %s" % err, exception=traceback.format_exc())
     status = build_status(topology, observed)
