@@ -155,6 +155,43 @@ def test_remote_secret_matches_istioctl_and_its_token_reads_the_peer(joined):
     assert "istio-eastwestgateway" in [s.metadata.name for s in services.items]
 
 
+def test_the_real_reader_sees_what_the_join_wrote(joined):
+    """_istio_access.ClusterAccess.observe on the lab: every field the unit tests' in-memory clusters stand in for."""
+    from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import clusters_from_params
+    from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_access import ClusterAccess
+
+    lab = joined["lab"]
+    specs = clusters_from_params({name: {"network_group": group, "eastwest_gateway": {"service_type": "NodePort"},
+                                         "kubeconfig": lab.clusters[name].kubeconfig} for name, group in GROUPS.items()})
+    options = {"namespace": NS, "mesh_config_map": "istio", "gateway_service": "istio-eastwestgateway"}
+    seen = {name: ClusterAccess(spec, options).observe() for name, spec in specs.items()}
+    for name, obs in seen.items():
+        peers = sorted(c for c, g in GROUPS.items() if g != GROUPS[name])
+        assert sorted(obs.remote_secrets) == ["istio-remote-secret-" + p for p in peers], name
+        for peer in peers:
+            entry = obs.remote_secrets["istio-remote-secret-" + peer]
+            assert entry["source"] == peer and entry["managed"] is True
+            assert entry["kubeconfig"]["users"][0]["user"]["token"] == seen[peer].token
+        assert obs.namespace_exists and obs.mesh_configmap_exists and obs.reader_account_exists
+        assert obs.token_secret_exists and obs.token_secret_managed and len(obs.token) > 20
+        assert sorted(obs.state["joined"]) == ["net-a", "net-b"] and obs.state_configmap_exists
+        assert sorted(obs.mesh_networks) == ["net-a", "net-b"]
+        service = core(lab, name).read_namespaced_service("istio-eastwestgateway", NS)
+        assert obs.gateway_service == {"name": "istio-eastwestgateway", "type": "NodePort", "ingress": [],
+                                       "node_port": [p.node_port for p in service.spec.ports if p.port == 15443][0]}
+        assert obs.node_addresses and all(a.startswith("172.30.%d." % int(name[-2:])) for a in obs.node_addresses)
+        assert obs.control_planes == ["istiod"]
+
+
+def test_the_mesh_configmap_has_one_writer_the_istiod_release(joined):
+    """meshNetworks reach the ConfigMap only through Helm: no other field manager has touched it."""
+    for name in GROUPS:
+        cm = core(joined["lab"], name).read_namespaced_config_map("istio", NS)
+        managers = {entry.manager for entry in cm.metadata.managed_fields or []}
+        assert managers == {"helm"}, (name, managers)
+        assert cm.metadata.labels.get("app.kubernetes.io/managed-by") == "Helm"
+
+
 def test_joined_state_is_recorded_in_every_cluster(joined):
     lab = joined["lab"]
     for name in GROUPS:
