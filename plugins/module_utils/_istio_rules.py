@@ -24,6 +24,16 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._istio imp
 )
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem
 
+def _difference(before: t.Iterable[str], now: t.Iterable[str], added_as: str,
+                dropped_as: str) -> t.Tuple[t.List[str], t.List[str], str]:
+    """(added, dropped, "added_as a, b; dropped_as c") between two lists of cluster names."""
+    added = sorted(set(now) - set(before))
+    dropped = sorted(set(before) - set(now))
+    detail = "; ".join(part for part in ("%s %s" % (added_as, ", ".join(added)) if added else "",
+                                         "%s %s" % (dropped_as, ", ".join(dropped)) if dropped else "") if part)
+    return added, dropped, detail
+
+
 def desired_joined(recorded: t.Iterable[str], requested: t.Iterable[str], state: str) -> t.List[str]:
     recorded_set, requested_set = set(recorded), set(requested)
     if state == "absent":
@@ -81,24 +91,16 @@ def check_rules(specs: t.Mapping[str, ClusterSpec], recorded: t.Mapping[str, t.M
                     "keep at least one cluster in %s, or run %s" % (group, remove_flow % group),
                     tuple(before["clusters"]), group))
             continue
-        added = sorted(set(now) - set(before["clusters"]))
-        dropped = sorted(set(before["clusters"]) - set(now))
+        added, dropped, detail = _difference(before["clusters"], now, "added", "removed or moved")
         if added or dropped:
-            detail = "; ".join(part for part in (
-                "added %s" % ", ".join(added) if added else "",
-                "removed or moved %s" % ", ".join(dropped) if dropped else "") if part)
             problems.append(Problem(
                 "JOINED_GROUP_CHANGED",
                 "group %s is joined, so its clusters cannot change (%s); only gateway addresses may change."
                 % (group, detail), "run " + remove_flow % group, tuple(sorted(set(added) | set(dropped))), group))
             continue
-        gw_now = gateway_clusters(specs, group)
-        if gw_now != list(before["gateway_clusters"]):
-            gw_added = sorted(set(gw_now) - set(before["gateway_clusters"]))
-            gw_dropped = sorted(set(before["gateway_clusters"]) - set(gw_now))
-            detail = "; ".join(part for part in (
-                "added on %s" % ", ".join(gw_added) if gw_added else "",
-                "removed from %s" % ", ".join(gw_dropped) if gw_dropped else "") if part)
+        gw_added, gw_dropped, detail = _difference(before["gateway_clusters"], gateway_clusters(specs, group),
+                                                   "added on", "removed from")
+        if gw_added or gw_dropped:
             problems.append(Problem(
                 "JOINED_GATEWAYS_CHANGED",
                 "group %s is joined, so its east-west gateways cannot be added or removed (%s); only their "

@@ -147,23 +147,25 @@ def native_then_tunnel(lab):
             "read_back": {c: agent_datapath(lab, c) for c in NET_A}}
 
 
+
+
+def datapath_after(native_then_tunnel, stage):
+    """{cluster: (cilium-config keys, ip-masq-agent config)} after the run of ``stage``, which must have passed."""
+    run = native_then_tunnel[stage]
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    return native_then_tunnel["read_" + stage]
+
+
 @pytest.mark.lab
 def test_native_routing_exempts_exactly_the_group_pod_ranges_on_the_lab(native_then_tunnel):
-    run = native_then_tunnel["native"]
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
-    for cluster in NET_A:
-        config, agent = native_then_tunnel["read_native"][cluster]
+    for cluster, (config, agent) in datapath_after(native_then_tunnel, "native").items():
         assert config == {"routing-mode": "native", "ipv4-native-routing-cidr": "10.244.0.0/15",
                           "enable-ip-masq-agent": "true", "enable-bpf-masquerade": "true"}, cluster
-        assert agent is not None, cluster
-        assert json.loads(agent)["nonMasqueradeCIDRs"] == ["10.244.0.0/16", "10.245.0.0/16"]
+        assert agent is not None and json.loads(agent)["nonMasqueradeCIDRs"] == ["10.244.0.0/16", "10.245.0.0/16"]
 
 
 @pytest.mark.lab
 def test_back_to_tunnel_mode_drops_the_exemptions(native_then_tunnel):
-    run = native_then_tunnel["back"]
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
-    for cluster in NET_A:
-        config, agent = native_then_tunnel["read_back"][cluster]
-        assert config["routing-mode"] == "tunnel" and config["enable-ip-masq-agent"] is None, cluster
-        assert config["ipv4-native-routing-cidr"] is None and agent is None, cluster
+    for cluster, (config, agent) in datapath_after(native_then_tunnel, "back").items():
+        assert (config["routing-mode"], config["enable-ip-masq-agent"], config["ipv4-native-routing-cidr"], agent) == \
+            ("tunnel", None, None, None), cluster
