@@ -831,7 +831,10 @@ def cmd_forwarder(args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     while True:
         try:
-            want = {p: t for p, t in desired_forwards(api, node_ips).items() if has_listener(t)}
+            # A forward whose target is unchanged stays open: a probe that times out on a busy machine
+            # must not close a working forward (a client would see "connection refused" meanwhile).
+            want = {p: t for p, t in desired_forwards(api, node_ips).items()
+                    if (p in active and active[p][0] == t) or has_listener(t)}
         except Exception as e:  # noqa: BLE001 - API server may be stopped on purpose; retry
             print(f"forwarder: {e}", flush=True)
             time.sleep(2)
