@@ -65,7 +65,7 @@ GATEWAY_PORT = 15443
 RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
 MASK = "********"
 # What a check-mode plan shows for a value that exists only once an earlier stage of the run has applied.
-PLANNED = "<%s, known once the earlier stages have applied>"
+PLANNED = "<%s, once applied>"
 CLUSTER_KEYS = ("network_group", "eastwest_gateway", "api_url", "tls_server_name", "ca_data", "kubeconfig", "context")
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

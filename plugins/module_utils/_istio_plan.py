@@ -57,11 +57,11 @@ def gateway_addresses(spec: ClusterSpec, obs: Observed) -> t.Tuple[t.List[t.Dict
     if service_type == "NodePort":
         port = gateway.get("node_port") or service.get("node_port")
         if not port and service.get("planned"):
-            port = PLANNED % ("the node port of %d" % GATEWAY_PORT)
+            port = PLANNED % ("node port of %d" % GATEWAY_PORT)
         elif not port:
             return [], "Service %s has no node port for %d yet" % (service.get("name", GATEWAY_SERVICE), GATEWAY_PORT)
     if service.get("planned") and not gateway.get("address") and service_type != "NodePort":
-        return [{"address": PLANNED % "the load balancer's address", "port": port}], None
+        return [{"address": PLANNED % "load balancer address", "port": port}], None
     if gateway.get("address"):
         addresses = [str(gateway["address"])]
     elif service_type == "NodePort":

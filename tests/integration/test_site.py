@@ -80,17 +80,19 @@ def task_outcomes(output, task):
 
 @pytest.mark.pristine_lab
 def test_check_diff_from_nothing_reports_the_whole_plan_and_changes_nothing(lab, tmp_path):
-    assert helm_releases(lab) == {name: [] for name in lab.clusters}, "needs a lab nothing was applied to"
+    if helm_releases(lab) != {name: [] for name in lab.clusters}:
+        pytest.skip("the lab holds releases of an earlier run: `make lab-down` first (a fresh lab, as in CI, runs it)")
     output = site(tmp_path, "--check", "--diff")
     assert helm_releases(lab) == {name: [] for name in lab.clusters}
     # Every stage plans: Cilium and Kosmos in their groups, Istio and each east-west gateway, the join.
     assert task_outcomes(output, "cilium : Install or upgrade Cilium") == {"cluster01": "changed", "cluster02": "changed"}
     assert task_outcomes(output, "eastwest_gateway : Install the east-west gateway") == {
         name: "changed" for name in ("cluster01", "cluster02", "cluster03", "cluster04")}
+    assert task_outcomes(output, "kosmos : Join (or unjoin) the clusters of net-b") == {"cluster03": "changed"}
     assert task_outcomes(output, "Join the groups") == {"cluster01": "changed"}
     assert "GATEWAY_MISSING" not in output and "ISTIO_MISSING" not in output
     for pair in (("cluster01", "cluster03"), ("cluster04", "cluster02")):
         assert "+    %s/Secret/istio-remote-secret-%s:" % pair in output
     assert "+    cluster01/istiod values/global.meshNetworks:" in output
-    assert "<the node port of 15443, known once the earlier stages have applied>" in output
-    assert "token: '********'" in output or "token: ********" in output
+    assert "port: <node port of 15443, once applied>" in output
+    assert "token: '********'" in output
