@@ -80,6 +80,23 @@ def run_site(out_dir, *extra, inventories=("inventories/lab",), playbook="playbo
                         timeout=1800, expect=expect).stdout
 
 
+def run_molecule(command, *args, scenario="default", env=None, timeout=1800, expect=0) -> Run:
+    """``molecule <command> -s <scenario>`` from the repository (the lab scenarios under molecule/).
+
+    Molecule finds ansible-playbook on PATH, so this virtualenv's comes first; its output is kept
+    plain (no colour, no re-flowed lines) for the assertions that read it.
+    """
+    extra = {"PATH": "%s%s%s" % (BIN, os.pathsep, os.environ.get("PATH", "")), "NO_COLOR": "1", "COLUMNS": "400"}
+    extra.update(env or {})
+    command_line = [str(BIN / "molecule"), command, "-s", scenario] + [str(arg) for arg in args]
+    done = subprocess.run(command_line, cwd=REPO, env=ansible_env(extra), capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    run = Run(tuple(command_line), done.returncode, done.stdout, done.stderr)
+    if expect is not None:
+        assert run.returncode == expect, run.stdout[-6000:] + run.stderr[-3000:]
+    return run
+
+
 def recap(output) -> dict:
     """``{host: {ok, changed, unreachable, failed, skipped, rescued, ignored}}`` from the PLAY RECAP.
 
