@@ -77,6 +77,7 @@ class InterconnectError(Exception):
         self.problems = list(problems)
         super().__init__(refusal("Interconnect", self.problems))
 
+
 @dataclasses.dataclass(frozen=True)
 class ClusterSpec:
     """One cluster as the inventory and the API server exposure describe it."""
@@ -89,6 +90,7 @@ class ClusterSpec:
     ca_data: t.Optional[str] = None
     kubeconfig: t.Any = None
     context: t.Optional[str] = None
+
 
 def clusters_from_params(clusters: t.Mapping[str, t.Mapping[str, t.Any]]) -> t.Dict[str, ClusterSpec]:
     """Parse the module's ``clusters`` option; every bad field is reported at once."""
@@ -123,17 +125,21 @@ def clusters_from_params(clusters: t.Mapping[str, t.Mapping[str, t.Any]]) -> t.D
         raise InterconnectError(problems)
     return result
 
+
 def groups_of(specs: t.Mapping[str, ClusterSpec]) -> t.Dict[str, t.List[str]]:
     groups: t.Dict[str, t.List[str]] = {}
     for spec in specs.values():
         groups.setdefault(spec.group, []).append(spec.name)
     return {name: sorted(members) for name, members in sorted(groups.items())}
 
+
 def gateway_clusters(specs: t.Mapping[str, ClusterSpec], group: str) -> t.List[str]:
     return sorted(s.name for s in specs.values() if s.group == group and s.gateway)
 
+
 def gateway_clusters_in(specs: t.Mapping[str, ClusterSpec], groups: t.Iterable[str]) -> t.List[str]:
     return [name for group in groups for name in gateway_clusters(specs, group)]
+
 
 @dataclasses.dataclass
 class Observed:
@@ -154,6 +160,7 @@ class Observed:
     node_addresses: t.List[str] = dataclasses.field(default_factory=list)
     control_planes: t.List[str] = dataclasses.field(default_factory=list)
 
+
 def recorded_groups(observed: t.Mapping[str, Observed]) -> t.Dict[str, t.Dict[str, t.Any]]:
     """The joined groups as the clusters recorded them: ``{group: {clusters, gateway_clusters}}``.
 
@@ -168,6 +175,7 @@ def recorded_groups(observed: t.Mapping[str, Observed]) -> t.Dict[str, t.Dict[st
             entry["gateway_clusters"].update(info.get("gateway_clusters") or [])
     return {g: {"clusters": sorted(v["clusters"]), "gateway_clusters": sorted(v["gateway_clusters"])}
             for g, v in sorted(joined.items())}
+
 
 def parse_mesh_networks(text: t.Optional[str]) -> t.Dict[str, t.Any]:
     if not text:

@@ -52,6 +52,7 @@ try:
 except ImportError:  # pragma: no cover - the modules report it through missing_required_lib
     yaml = None
 
+
 def _decode_kubeconfig(data: t.Mapping[str, str], source: str) -> t.Optional[t.Dict[str, t.Any]]:
     raw = (data or {}).get(source)
     if not raw:
@@ -62,10 +63,12 @@ def _decode_kubeconfig(data: t.Mapping[str, str], source: str) -> t.Optional[t.D
         return None
     return loaded if isinstance(loaded, dict) else None
 
+
 def _describe(err: BaseException) -> str:
     if getattr(err, "status", None):
         return describe_api_exception(err)
     return str(err)[:300]
+
 
 class ClusterAccess:
     """The Kubernetes calls of one cluster; every failure becomes a ClusterError naming it."""
@@ -234,6 +237,7 @@ class ClusterAccess:
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTART_ANNOTATION: stamp}}}}}
         self._write("restart Deployment " + deployment, self.apps.patch_namespaced_deployment, deployment,
                     self.options["namespace"], patch)
+
 
 def observe_all(accesses: t.Mapping[str, ClusterAccess]) -> t.Dict[str, Observed]:
     return {name: access.observe() for name, access in sorted(accesses.items())}

@@ -44,6 +44,7 @@ try:
 except ImportError:  # pragma: no cover - the modules report it through missing_required_lib
     yaml = None
 
+
 def gateway_addresses(spec: ClusterSpec, obs: Observed) -> t.Tuple[t.List[t.Dict[str, t.Any]], t.Optional[str]]:
     """The ``{address, port}`` entries peers use to reach ``spec``'s gateway, or a reason it has none yet.
 
@@ -75,6 +76,7 @@ def gateway_addresses(spec: ClusterSpec, obs: Observed) -> t.Tuple[t.List[t.Dict
                 "name", GATEWAY_SERVICE)
     return [{"address": a, "port": port if isinstance(port, str) else int(port)} for a in sorted(set(addresses))], None
 
+
 def group_gateways(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[str, Observed],
                    groups: t.Iterable[str]) -> t.Tuple[t.Dict[str, t.List[t.Dict[str, t.Any]]], t.List[Problem]]:
     result: t.Dict[str, t.List[t.Dict[str, t.Any]]] = {}
@@ -93,6 +95,7 @@ def group_gateways(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[str, 
         result[group] = entries
     return result, problems
 
+
 def remote_kubeconfig(source: ClusterSpec, token: t.Optional[str]) -> t.Dict[str, t.Any]:
     """The kubeconfig a peer's istiod uses to watch ``source``: its exposed API and reader token."""
     cluster: t.Dict[str, t.Any] = {"server": source.api_url, "certificate-authority-data": source.ca_data}
@@ -107,6 +110,7 @@ def remote_kubeconfig(source: ClusterSpec, token: t.Optional[str]) -> t.Dict[str
         "preferences": {},
         "users": [{"name": source.name, "user": {"token": token}}],
     }
+
 
 def remote_secret(source: ClusterSpec, token: t.Optional[str], namespace: str) -> t.Dict[str, t.Any]:
     kubeconfig = yaml.safe_dump(remote_kubeconfig(source, token), sort_keys=True, default_flow_style=False)
@@ -123,6 +127,7 @@ def remote_secret(source: ClusterSpec, token: t.Optional[str], namespace: str) -
         "data": {source.name: base64.b64encode(kubeconfig.encode()).decode()},
     }
 
+
 def token_secret(namespace: str) -> t.Dict[str, t.Any]:
     return {
         "apiVersion": "v1",
@@ -133,6 +138,7 @@ def token_secret(namespace: str) -> t.Dict[str, t.Any]:
                      "annotations": {SERVICE_ACCOUNT_ANNOTATION: READER_SERVICE_ACCOUNT}},
     }
 
+
 def mesh_networks(specs: t.Mapping[str, ClusterSpec], joined: t.Sequence[str],
                   gateways: t.Mapping[str, t.Sequence[t.Mapping[str, t.Any]]]) -> t.Dict[str, t.Any]:
     """``meshNetworks.networks`` entries of the joined groups: their registries and gateways."""
@@ -140,6 +146,7 @@ def mesh_networks(specs: t.Mapping[str, ClusterSpec], joined: t.Sequence[str],
     return {group: {"endpoints": [{"fromRegistry": c} for c in members.get(group, [])],
                     "gateways": [dict(g) for g in gateways.get(group, [])]}
             for group in joined}
+
 
 def state_record(specs: t.Mapping[str, ClusterSpec], cluster: str, joined: t.Sequence[str],
                  gateways: t.Mapping[str, t.Sequence[t.Mapping[str, t.Any]]]) -> t.Dict[str, t.Any]:
@@ -150,6 +157,7 @@ def state_record(specs: t.Mapping[str, ClusterSpec], cluster: str, joined: t.Seq
         "joined": {g: {"clusters": members.get(g, []), "gateway_clusters": gateway_clusters(specs, g),
                        "gateways": [dict(x) for x in gateways.get(g, [])]} for g in joined},
     }
+
 
 @dataclasses.dataclass
 class Action:
@@ -166,6 +174,7 @@ class Action:
         return {"cluster": self.cluster, "kind": self.kind, "name": self.name, "action": self.action,
                 "reason": self.reason}
 
+
 def _secret_view(kubeconfig: t.Optional[t.Mapping[str, t.Any]], known_token: bool = True) -> t.Any:
     """A remote secret's kubeconfig with the token masked, for diffs and reports."""
     if kubeconfig is None:
@@ -176,11 +185,13 @@ def _secret_view(kubeconfig: t.Optional[t.Mapping[str, t.Any]], known_token: boo
             user["user"]["token"] = MASK if (user["user"]["token"] or not known_token) else None
     return view
 
+
 def _token_of(kubeconfig: t.Optional[t.Mapping[str, t.Any]]) -> t.Optional[str]:
     for user in (kubeconfig or {}).get("users") or []:
         if isinstance(user, dict) and isinstance(user.get("user"), dict):
             return user["user"].get("token")
     return None
+
 
 def plan(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[str, Observed], joined: t.Sequence[str],
          gateways: t.Mapping[str, t.Sequence[t.Mapping[str, t.Any]]], options: t.Mapping[str, t.Any],
@@ -259,6 +270,7 @@ def plan(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[str, Observed],
                                       "record of the joined groups", obs.state, desired_state, desired_state))
     return actions
 
+
 def mesh_networks_plan(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[str, Observed],
                        joined: t.Sequence[str], gateways: t.Mapping[str, t.Sequence[t.Mapping[str, t.Any]]]
                        ) -> t.Dict[str, t.Dict[str, t.Any]]:
@@ -284,8 +296,10 @@ def mesh_networks_plan(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[s
         result[name] = {"before": current, "after": desired}
     return result
 
+
 def networks_changing(networks: t.Mapping[str, t.Mapping[str, t.Any]]) -> t.List[str]:
     return sorted(name for name, pair in networks.items() if pair["before"] != pair["after"])
+
 
 def affected_control_planes(actions: t.Sequence[Action], observed: t.Mapping[str, Observed],
                             options: t.Mapping[str, t.Any], networks_changed: t.Iterable[str] = ()
@@ -294,6 +308,7 @@ def affected_control_planes(actions: t.Sequence[Action], observed: t.Mapping[str
     clusters = sorted({a.cluster for a in actions if a.name.startswith(REMOTE_SECRET_PREFIX)} | set(networks_changed))
     return [{"cluster": c, "namespace": options["namespace"], "deployment": d}
             for c in clusters for d in observed[c].control_planes]
+
 
 def diff_of(actions: t.Sequence[Action]) -> t.Dict[str, t.Any]:
     before, after = {}, {}

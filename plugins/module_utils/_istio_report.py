@@ -24,6 +24,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._istio imp
 )
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_plan import group_gateways, mesh_networks_plan, networks_changing, plan
 
+
 def info(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[str, Observed],
          options: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
     """Groups, the joined list, gateways and addresses, and remote secrets present, missing or stale."""

@@ -24,6 +24,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._istio imp
 )
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem
 
+
 def _difference(before: t.Iterable[str], now: t.Iterable[str], added_as: str,
                 dropped_as: str) -> t.Tuple[t.List[str], t.List[str], str]:
     """(added, dropped, "added_as a, b; dropped_as c") between two lists of cluster names."""
@@ -39,6 +40,7 @@ def desired_joined(recorded: t.Iterable[str], requested: t.Iterable[str], state:
     if state == "absent":
         return sorted(recorded_set - requested_set)
     return sorted(recorded_set | requested_set)
+
 
 def check_rules(specs: t.Mapping[str, ClusterSpec], recorded: t.Mapping[str, t.Mapping[str, t.Any]],
                 requested: t.Sequence[str], state: str, addresses_only: bool = False) -> t.List[Problem]:
@@ -108,6 +110,7 @@ def check_rules(specs: t.Mapping[str, ClusterSpec], recorded: t.Mapping[str, t.M
                 tuple(sorted(set(gw_added) | set(gw_dropped))), group))
     return problems
 
+
 def check_cluster_readiness(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[str, Observed],
                             joined: t.Sequence[str], options: t.Mapping[str, t.Any],
                             need_api: bool = True) -> t.List[Problem]:
@@ -151,6 +154,7 @@ def check_cluster_readiness(specs: t.Mapping[str, ClusterSpec], observed: t.Mapp
                 "run playbooks/istio_mesh.yml first", (spec.name,), spec.group))
     return problems
 
+
 def assume_planned(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[str, Observed],
                    joined: t.Sequence[str], options: t.Mapping[str, t.Any]) -> t.List[t.Dict[str, str]]:
     """Check mode of a run whose earlier stages install Istio, the gateways and the API exposure
@@ -177,6 +181,7 @@ def assume_planned(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[str, 
         if lacking:
             assumed.append({"cluster": name, "planned": ", ".join(lacking)})
     return assumed
+
 
 def disable_problems(joined: t.Iterable[str], confirmation: t.Any, expected: str) -> t.List[str]:
     """Why the interconnect feature cannot be disabled yet; empty when it can."""

@@ -40,6 +40,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_rul
     desired_joined,
 )
 
+
 @dataclasses.dataclass
 class Result:
     actions: t.List[Action]
@@ -70,6 +71,7 @@ class Result:
             "assumed": self.assumed,
             "diff": diff,
         }
+
 
 def run(specs: t.Mapping[str, ClusterSpec], requested: t.Sequence[str], options: t.Mapping[str, t.Any],
         check_mode: bool, access_factory: t.Callable[[ClusterSpec], t.Any]) -> Result:

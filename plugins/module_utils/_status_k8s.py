@@ -24,8 +24,14 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._topology 
 try:
     from kubernetes import client as k8s_client
     from kubernetes.client.rest import ApiException
-except ImportError:  # the module reports it through missing_required_lib
-    ApiException = Exception  # type: ignore[assignment,misc]
+except ImportError:  # the module reports it through missing_required_lib before any read
+    k8s_client = None
+
+    class ApiException(Exception):  # type: ignore[no-redef]
+        """Stands in for the library's, so the handlers below still parse."""
+
+        status = None
+        reason = None
 
 
 def _absent_is_none(call):

@@ -133,6 +133,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._status im
 from ansible_collections.multicloud.interconnect.plugins.module_utils._status_k8s import observe
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_inventory
 
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(

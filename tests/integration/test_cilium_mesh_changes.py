@@ -147,8 +147,6 @@ def native_then_tunnel(lab):
             "read_back": {c: agent_datapath(lab, c) for c in NET_A}}
 
 
-
-
 def datapath_after(native_then_tunnel, stage):
     """{cluster: (cilium-config keys, ip-masq-agent config)} after the run of ``stage``, which must have passed."""
     run = native_then_tunnel[stage]
