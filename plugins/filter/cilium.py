@@ -13,6 +13,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _cilium
+from ansible_collections.multicloud.interconnect.plugins.module_utils._inventory import cluster_cni
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import render
 
 _display = Display()
@@ -50,7 +51,7 @@ def cilium_mesh_problems(hostvars, hosts, inventory_hosts):
     expected = {}
     for name in inventory_hosts or []:
         hv = _hv(hostvars, name)
-        if hv.get("cluster_cni", "cilium") == "cilium" and hv.get("cluster_network_group"):
+        if cluster_cni(hv) == "cilium" and hv.get("cluster_network_group"):
             expected.setdefault(hv["cluster_network_group"], []).append(name)
     return render(_cilium.mesh_problems(_members(hostvars, hosts), expected))
 

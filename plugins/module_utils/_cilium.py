@@ -23,6 +23,7 @@ import typing as t
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kernel
 from ansible_collections.multicloud.interconnect.plugins.module_utils._cidr import CidrError, covering_network, parse_cidr
+from ansible_collections.multicloud.interconnect.plugins.module_utils._inventory import cluster_name
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem, problem, refusal
 
 # clustermesh.config.clusters is a map {name: {...}} from chart 1.19.0 on (the chart's
@@ -240,7 +241,7 @@ def member(inventory_name: str, hv: t.Mapping[str, t.Any], settings: t.Mapping[s
         node_port = int(settings["node_port"])
     return {
         "inventory_name": inventory_name,
-        "name": str(hv.get("cluster_name") or inventory_name),
+        "name": cluster_name(inventory_name, hv),
         "id": hv.get("cluster_id"),
         "group": hv.get("cluster_network_group"),
         "pod_cidrs": list(hv.get("cluster_pod_cidrs") or []),

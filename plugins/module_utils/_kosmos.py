@@ -22,6 +22,7 @@ import ipaddress
 import json
 import typing as t
 
+from ansible_collections.multicloud.interconnect.plugins.module_utils._inventory import cluster_cni, cluster_name
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import from_dict, problem, refusal
 
 GROUP = "kosmos.io"
@@ -170,8 +171,8 @@ def plan_groups(cluster_vars: t.Mapping[str, t.Mapping[str, t.Any]], order: t.Se
     names: t.Dict[str, str] = {}
     for inventory_name in order:
         hv = cluster_vars.get(inventory_name) or {}
-        names[inventory_name] = str(hv.get("cluster_name") or inventory_name)
-        if hv.get("cluster_cni", "cilium") != "kosmos":
+        names[inventory_name] = cluster_name(inventory_name, hv)
+        if cluster_cni(hv) != "kosmos":
             continue
         group = hv.get("cluster_network_group")
         if isinstance(group, str) and group:

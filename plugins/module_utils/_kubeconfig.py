@@ -20,6 +20,8 @@ import ipaddress
 import os
 import typing as t
 
+from ansible_collections.multicloud.interconnect.plugins.module_utils._inventory import cluster_name
+
 # Marks the entries this collection writes, so a later run can remove those of clusters that
 # left the inventory without ever touching entries that somebody else wrote.
 EXTENSION_NAME = "multicloud.interconnect"
@@ -169,9 +171,7 @@ def keep_names(hostvars: t.Mapping[str, t.Any], all_hosts: t.Iterable[str], play
     written = {e["name"] for e in collect_entries(hostvars, play_hosts, fact)}
     names: t.List[str] = []
     for host in all_hosts or []:
-        variables = hostvars[host]
-        name = variables.get("cluster_name") if hasattr(variables, "get") else None
-        name = str(name or host)
+        name = cluster_name(host, hostvars[host])
         if name not in written and name not in names:
             names.append(name)
     return names

@@ -27,6 +27,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._cidr impo
     parse_cidr,
 )
 # Problem and the severities are part of this module's interface too: callers and tests read them here.
+from ansible_collections.multicloud.interconnect.plugins.module_utils._inventory import cluster_cni, cluster_name
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import (
     ERROR,
     INFO,
@@ -172,7 +173,7 @@ def topology_from_inventory(
     clusters: t.Dict[str, Cluster] = {}
     for inventory_name in sorted(cluster_vars):
         hv = cluster_vars[inventory_name] or {}
-        name = hv.get("cluster_name") or inventory_name
+        name = cluster_name(inventory_name, hv)
         cluster = Cluster(
             name=str(name),
             inventory_name=inventory_name,
@@ -181,7 +182,7 @@ def topology_from_inventory(
             service_cidrs=_as_list(hv.get("cluster_service_cidrs")),
             node_cidrs=_as_list(hv.get("cluster_node_cidrs")),
             network_group=hv.get("cluster_network_group"),
-            cni=hv.get("cluster_cni", "cilium"),
+            cni=cluster_cni(hv),
             eastwest_gateway=hv.get("cluster_eastwest_gateway"),
             global_cidrs=hv.get("cluster_global_cidrs"),
             ipam_mode=hv.get("cluster_ipam_mode"),

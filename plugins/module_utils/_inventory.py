@@ -1,0 +1,33 @@
+# -*- coding: utf-8 -*-
+# Copyright: multicloud.interconnect contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The inventory contract's defaults, defined once for every reader of a cluster host's variables.
+
+Private to the multicloud.interconnect collection: other collections must not import it,
+its interface may change without notice.
+
+Pure and stdlib-only. ``_topology`` builds the model with these; the per-technique planners that
+still read host variables directly (``_cilium.member``, ``_kosmos.plan_groups``, the kubeconfig
+and Istio filters) call the same functions, so a cluster's name and technique cannot disagree.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+# cluster_cni when the inventory leaves it out.
+DEFAULT_CNI = "cilium"
+
+
+def cluster_name(inventory_name: str, host_vars: t.Any) -> str:
+    """A cluster's name: ``cluster_name``, else its inventory host name."""
+    name = host_vars.get("cluster_name") if hasattr(host_vars, "get") else None
+    return str(name or inventory_name)
+
+
+def cluster_cni(host_vars: t.Any) -> t.Any:
+    """A cluster's technique inside its group: ``cluster_cni``, else Cilium (raw, for validation to judge)."""
+    if not hasattr(host_vars, "get"):
+        return DEFAULT_CNI
+    value = host_vars.get("cluster_cni", DEFAULT_CNI)
+    return DEFAULT_CNI if value is None else value
