@@ -31,3 +31,16 @@ def cluster_cni(host_vars: t.Any) -> t.Any:
         return DEFAULT_CNI
     value = host_vars.get("cluster_cni", DEFAULT_CNI)
     return DEFAULT_CNI if value is None else value
+
+
+def as_list(value: t.Any) -> t.List[t.Any]:
+    """A list variable of the contract (``cluster_pod_cidrs``, ``interconnect_groups`` ...) as a list.
+
+    A single value given as a string is a common slip; it is taken as a one-item list rather
+    than iterated character by character.
+    """
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]

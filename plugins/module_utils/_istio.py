@@ -67,6 +67,13 @@ MASK = "********"
 # What a check-mode plan shows for a value that exists only once an earlier stage of the run has applied.
 PLANNED = "<%s, once applied>"
 CLUSTER_KEYS = ("network_group", "eastwest_gateway", "api_url", "tls_server_name", "ca_data", "kubeconfig", "context")
+# Options of interconnect and interconnect_info: the clusters and where Istio keeps its objects.
+MESH_SPEC: t.Dict[str, t.Dict[str, t.Any]] = {
+    "clusters": {"type": "dict", "required": True},
+    "namespace": {"type": "str", "default": NAMESPACE},
+    "mesh_config_map": {"type": "str", "default": MESH_CONFIGMAP},
+    "gateway_service": {"type": "str", "default": GATEWAY_SERVICE},
+}
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import typing as t
 
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
 try:
     from kubernetes import client as k8s_client
     from kubernetes import config as k8s_config
@@ -57,6 +59,19 @@ def with_access_defaults(entries: t.Any, params: t.Mapping[str, t.Any], kubeconf
     if isinstance(entries, list):
         return [fill(entry) for entry in entries]
     return entries
+
+
+def cluster_module(argument_spec: t.Mapping[str, t.Any], entries: t.Iterable[str] = ("clusters",),
+                   kubeconfig_key: str = "kubeconfig", context_key: str = "context") -> AnsibleModule:
+    """The AnsibleModule of a module that talks to clusters: its options plus ACCESS_ARGS, check mode
+    supported, the module-level ``kubeconfig`` / ``context`` filled into every entry of the options
+    named in ``entries`` that names none, and a clear failure without the kubernetes library."""
+    module = AnsibleModule(argument_spec=dict(ACCESS_ARGS, **argument_spec), supports_check_mode=True)
+    for option in entries:
+        module.params[option] = with_access_defaults(module.params[option], module.params, kubeconfig_key, context_key)
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    return module
 
 
 def env_fallback_value(name: str) -> t.Optional[str]:

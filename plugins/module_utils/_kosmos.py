@@ -22,7 +22,7 @@ import ipaddress
 import json
 import typing as t
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._inventory import cluster_cni, cluster_name
+from ansible_collections.multicloud.interconnect.plugins.module_utils._inventory import as_list, cluster_cni, cluster_name
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import from_dict, problem, refusal
 
 GROUP = "kosmos.io"
@@ -77,6 +77,23 @@ MEMBER_VARS = (
 GROUP_SETTINGS = ("kosmos_network_type", "kosmos_host_cluster", "kosmos_bridge_cidrs", "kosmos_local_cidrs")
 
 
+# Options of kosmos_link and kosmos_link_info: one network group, its host and its members.
+GROUP_SPEC: t.Dict[str, t.Dict[str, t.Any]] = {
+    "group": {"type": "str", "required": True},
+    "host": {"type": "str", "required": True},
+    "members": {"type": "list", "elements": "dict", "required": True, "options": {
+        "name": {"type": "str", "required": True},
+        "inventory_name": {"type": "str"},
+        "kubeconfig": {"type": "raw"},
+        "context": {"type": "str"},
+        "api_server": {"type": "str"},
+        "root": {"type": "bool", "default": False},
+        "cluster_link_options": {"type": "dict", "required": True},
+    }},
+    "namespace": {"type": "str", "default": DEFAULT_NAMESPACE},
+}
+
+
 class KosmosError(Exception):
     """Bad input or an unexpected object; the message names the clusters and the fix."""
 
@@ -108,14 +125,6 @@ def derive_ip_family(pod_cidrs: t.Iterable[t.Any]) -> str:
     return "ipv4"
 
 
-def _as_list(value: t.Any) -> t.List[t.Any]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [value]
-
-
 def _setting(hostvars: t.Mapping[str, t.Any], defaults: t.Mapping[str, t.Any], name: str) -> t.Any:
     value = hostvars.get(name)
     return defaults.get(name) if value is None else value
@@ -130,7 +139,7 @@ def cluster_link_options(hostvars: t.Mapping[str, t.Any], defaults: t.Mapping[st
     """``spec.clusterLinkOptions`` of one cluster, as ``kosmosctl join --enable-link`` fills it."""
     ip_family = _setting(hostvars, defaults, "kosmos_ip_family") or "auto"
     if ip_family == "auto":
-        ip_family = derive_ip_family(_as_list(hostvars.get("cluster_pod_cidrs")))
+        ip_family = derive_ip_family(as_list(hostvars.get("cluster_pod_cidrs")))
     options: t.Dict[str, t.Any] = {
         "enable": True,
         "cni": str(_setting(hostvars, defaults, "kosmos_cni") or "calico"),
@@ -148,7 +157,7 @@ def cluster_link_options(hostvars: t.Mapping[str, t.Any], defaults: t.Mapping[st
     if nic_node_names:
         options["nicNodeNames"] = [
             {"interfaceName": str(entry.get("interface_name", entry.get("interfaceName", ""))),
-             "nodeName": [str(n) for n in _as_list(entry.get("node_names", entry.get("nodeName")))]}
+             "nodeName": [str(n) for n in as_list(entry.get("node_names", entry.get("nodeName")))]}
             for entry in nic_node_names
         ]
     method = _setting(hostvars, defaults, "kosmos_autodetection_method")
@@ -225,7 +234,7 @@ def plan_groups(cluster_vars: t.Mapping[str, t.Mapping[str, t.Any]], order: t.Se
                     "cluster %s has kosmos_ip_family %r." % (name, options["ipFamily"]),
                     "use auto (from cluster_pod_cidrs), ipv4, ipv6 or all", group))
             else:
-                have = _families(_as_list(hv.get("cluster_pod_cidrs")))
+                have = _families(as_list(hv.get("cluster_pod_cidrs")))
                 need = {"ipv4": {4}, "ipv6": {6}, "all": {4, 6}}[options["ipFamily"]]
                 if have and not need <= have:
                     problems.append(_problem(

@@ -27,7 +27,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._cidr impo
     parse_cidr,
 )
 # Problem and the severities are part of this module's interface too: callers and tests read them here.
-from ansible_collections.multicloud.interconnect.plugins.module_utils._inventory import cluster_cni, cluster_name
+from ansible_collections.multicloud.interconnect.plugins.module_utils._inventory import as_list, cluster_cni, cluster_name
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import (
     ERROR,
     INFO,
@@ -156,15 +156,6 @@ def _as_int(value: t.Any) -> t.Optional[int]:
     return None
 
 
-def _as_list(value: t.Any) -> t.List[t.Any]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    # A single CIDR given as a string is a common slip; accept it rather than iterate characters.
-    return [value]
-
-
 def topology_from_inventory(
     cluster_vars: t.Mapping[str, t.Mapping[str, t.Any]],
     interconnect_groups: t.Any = None,
@@ -178,9 +169,9 @@ def topology_from_inventory(
             name=str(name),
             inventory_name=inventory_name,
             cluster_id=hv.get("cluster_id"),
-            pod_cidrs=_as_list(hv.get("cluster_pod_cidrs")),
-            service_cidrs=_as_list(hv.get("cluster_service_cidrs")),
-            node_cidrs=_as_list(hv.get("cluster_node_cidrs")),
+            pod_cidrs=as_list(hv.get("cluster_pod_cidrs")),
+            service_cidrs=as_list(hv.get("cluster_service_cidrs")),
+            node_cidrs=as_list(hv.get("cluster_node_cidrs")),
             network_group=hv.get("cluster_network_group"),
             cni=cluster_cni(hv),
             eastwest_gateway=hv.get("cluster_eastwest_gateway"),
@@ -194,7 +185,7 @@ def topology_from_inventory(
         )
         # Keyed by inventory name: two hosts may claim one cluster_name, and validation says so.
         clusters[inventory_name] = cluster
-    return Topology(clusters=clusters, interconnect_groups=_as_list(interconnect_groups))
+    return Topology(clusters=clusters, interconnect_groups=as_list(interconnect_groups))
 
 
 class Report:
@@ -454,16 +445,20 @@ class _Checker:
                          "a cluster's Pod, Service and node ranges must be disjoint; change one of them")
             self._check_global_map(cluster, kinds)
 
+    def _is_mapping(self, cluster: Cluster, value: t.Any, field: str, code: str, what: str, example: str) -> bool:
+        """True when ``value`` is a mapping; otherwise reports ``code`` on ``field`` with an example."""
+        if isinstance(value, dict):
+            return True
+        self.add(code, ERROR, field, [cluster.name], "%s of %s must be %s." % (field, cluster.name, what),
+                 "write it as %s" % example)
+        return False
+
     def _check_global_map(self, cluster: Cluster, kinds: t.Dict[str, t.List[Network]]) -> None:
         raw = cluster.global_cidrs
         self.global_map[cluster.name] = {}
-        if not raw:
-            return
         field = "cluster_global_cidrs"
-        if not isinstance(raw, dict):
-            self.add("GLOBAL_CIDR_INVALID", ERROR, field, [cluster.name],
-                     "cluster_global_cidrs of %s must be a mapping of cluster CIDR to global CIDR." % cluster.name,
-                     "write it as {10.244.0.0/16: 10.10.0.0/16}")
+        if not raw or not self._is_mapping(cluster, raw, field, "GLOBAL_CIDR_INVALID", "a mapping of cluster CIDR to "
+                                           "global CIDR", "{10.244.0.0/16: 10.10.0.0/16}"):
             return
         if cluster.cni != "kosmos":
             self.add("GLOBAL_CIDR_UNSUPPORTED", ERROR, field, [cluster.name],
@@ -681,13 +676,9 @@ class _Checker:
 
     def _check_gateway(self, cluster: Cluster) -> None:
         spec = cluster.eastwest_gateway
-        if not spec:
-            return
         field = "cluster_eastwest_gateway"
-        if not isinstance(spec, dict):
-            self.add("GATEWAY_INVALID", ERROR, field, [cluster.name],
-                     "cluster_eastwest_gateway of %s must be a mapping." % cluster.name,
-                     "write it as {replicas: 1, service_type: LoadBalancer}")
+        if not spec or not self._is_mapping(cluster, spec, field, "GATEWAY_INVALID", "a mapping",
+                                            "{replicas: 1, service_type: LoadBalancer}"):
             return
         unknown = sorted(set(spec) - {"replicas", "service_type", "service_annotations", "address", "node_port"})
         if unknown:

@@ -144,8 +144,6 @@ report:
 import time
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium import (
     mesh_report,
     clustermesh_secret_peers,
@@ -153,12 +151,11 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium im
     render_report,
 )
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
-    ACCESS_ARGS,
     ApiException,
     ClusterError,
     api_client,
+    cluster_module,
     describe_api_exception,
-    with_access_defaults,
 )
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import CONNECTED, NOT_CONNECTED, UNKNOWN, verdict
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import kvstoremesh_report
@@ -208,19 +205,13 @@ def connections(clusters: t.Mapping[str, t.Any], namespace: str, wait: int) -> t
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            ACCESS_ARGS,
-            clusters=dict(type="dict", required=True),
-            namespace=dict(type="str", default="kube-system"),
-            fail_on_mismatch=dict(type="bool", default=True),
-            wait_connected=dict(type="int", default=0),
-            fail_on_not_connected=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
-    # The module's kubeconfig/context (often from module_defaults) fill what an entry leaves out.
-    module.params["clusters"] = with_access_defaults(module.params["clusters"], module.params)
+    module = cluster_module(dict(
+        clusters=dict(type="dict", required=True),
+        namespace=dict(type="str", default="kube-system"),
+        fail_on_mismatch=dict(type="bool", default=True),
+        wait_connected=dict(type="int", default=0),
+        fail_on_not_connected=dict(type="bool", default=False),
+    ))
     clusters = module.params["clusters"]
     try:
         observed = {name: observe(name, spec or {}, module.params["namespace"]) for name, spec in clusters.items()}

@@ -96,17 +96,13 @@ failed_clusters:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
-    ACCESS_ARGS,
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
     ClusterError,
     api_client,
+    cluster_module,
     describe_api_exception,
     server_version,
-    with_access_defaults,
 )
 
 try:
@@ -146,27 +142,19 @@ def check_cluster(name, hv, permissions, timeout):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            ACCESS_ARGS,
-            clusters=dict(type="dict", required=True),
-            only=dict(type="list", elements="str", default=[]),
-            permissions=dict(
-                type="list", elements="dict",
-                default=[{"verb": "get", "resource": "nodes"},
-                         {"verb": "create", "resource": "secrets", "namespace": "kube-system"}],
-                options=dict(verb=dict(type="str", required=True), resource=dict(type="str", required=True),
-                             group=dict(type="str", default=""), namespace=dict(type="str")),
-            ),
-            timeout=dict(type="int", default=10),
+    # Entries are inventory host variables, so the keys are the contract's.
+    module = cluster_module(dict(
+        clusters=dict(type="dict", required=True),
+        only=dict(type="list", elements="str", default=[]),
+        permissions=dict(
+            type="list", elements="dict",
+            default=[{"verb": "get", "resource": "nodes"},
+                     {"verb": "create", "resource": "secrets", "namespace": "kube-system"}],
+            options=dict(verb=dict(type="str", required=True), resource=dict(type="str", required=True),
+                         group=dict(type="str", default=""), namespace=dict(type="str")),
         ),
-        supports_check_mode=True,
-    )
-    # The module's kubeconfig/context (often from module_defaults) fill what an entry leaves out.
-    module.params["clusters"] = with_access_defaults(module.params["clusters"], module.params,
-                                                     "cluster_kubeconfig", "cluster_context")
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+        timeout=dict(type="int", default=10),
+    ), kubeconfig_key="cluster_kubeconfig", context_key="cluster_context")
     names = module.params["only"] or sorted(module.params["clusters"])
     unknown = sorted(set(names) - set(module.params["clusters"]))
     if unknown:

@@ -216,45 +216,24 @@ problems:
   elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import HAS_YAML, InterconnectError, clusters_from_params
+from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import MESH_SPEC, HAS_YAML, InterconnectError, clusters_from_params
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_access import ClusterAccess
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_run import run
-from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
-    ACCESS_ARGS,
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    ClusterError,
-    with_access_defaults,
-)
-
-COMMON_SPEC = dict(
-    clusters=dict(type="dict", required=True),
-    namespace=dict(type="str", default="istio-system"),
-    mesh_config_map=dict(type="str", default="istio"),
-    gateway_service=dict(type="str", default="istio-eastwestgateway"),
-)
+from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError, cluster_module
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            ACCESS_ARGS,
-            **COMMON_SPEC,
-            groups=dict(type="list", elements="str", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            addresses_only=dict(type="bool", default=False),
-            restart_control_plane=dict(type="bool", default=False),
-            wait_timeout=dict(type="int", default=120),
-            planned_prerequisites=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
-    # The module's kubeconfig/context (often from module_defaults) fill what an entry leaves out.
-    module.params["clusters"] = with_access_defaults(module.params["clusters"], module.params)
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    module = cluster_module(dict(
+        MESH_SPEC,
+        groups=dict(type="list", elements="str", required=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        addresses_only=dict(type="bool", default=False),
+        restart_control_plane=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=120),
+        planned_prerequisites=dict(type="bool", default=False),
+    ))
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"))
     options = dict(module.params)

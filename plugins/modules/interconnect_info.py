@@ -114,18 +114,12 @@ pending_addresses:
   elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import HAS_YAML, InterconnectError, clusters_from_params
+from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import MESH_SPEC, HAS_YAML, InterconnectError, clusters_from_params
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_access import ClusterAccess, observe_all
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_report import info
-from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
-    ACCESS_ARGS,
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    ClusterError,
-    with_access_defaults,
-)
+from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError, cluster_module
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import verdict
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import istiod_report
 
@@ -142,20 +136,7 @@ def connection(access, entry, namespace):
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            ACCESS_ARGS,
-            clusters=dict(type="dict", required=True),
-            namespace=dict(type="str", default="istio-system"),
-            mesh_config_map=dict(type="str", default="istio"),
-            gateway_service=dict(type="str", default="istio-eastwestgateway"),
-        ),
-        supports_check_mode=True,
-    )
-    # The module's kubeconfig/context (often from module_defaults) fill what an entry leaves out.
-    module.params["clusters"] = with_access_defaults(module.params["clusters"], module.params)
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    module = cluster_module(MESH_SPEC)
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"))
     options = dict(module.params)

@@ -171,49 +171,20 @@ report:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kosmos as kosmos
 from ansible_collections.multicloud.interconnect.plugins.module_utils._kosmos_link import API_VERSION, LinkRun
-from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
-    ACCESS_ARGS,
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    ClusterError,
-    with_access_defaults,
-)
-
-MEMBER_SPEC = dict(
-    name=dict(type="str", required=True),
-    inventory_name=dict(type="str"),
-    kubeconfig=dict(type="raw"),
-    context=dict(type="str"),
-    api_server=dict(type="str"),
-    root=dict(type="bool", default=False),
-    cluster_link_options=dict(type="dict", required=True),
-)
+from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError, cluster_module
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            ACCESS_ARGS,
-            group=dict(type="str", required=True),
-            host=dict(type="str", required=True),
-            members=dict(type="list", elements="dict", required=True, options=MEMBER_SPEC),
-            known_clusters=dict(type="dict", default={}),
-            namespace=dict(type="str", default=kosmos.DEFAULT_NAMESPACE),
-            image_repository=dict(type="str", default=kosmos.DEFAULT_IMAGE_REPOSITORY),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            wait_timeout=dict(type="int", default=120),
-        ),
-        supports_check_mode=True,
-    )
-    # The module's kubeconfig/context (often from module_defaults) fill what an entry leaves out.
-    module.params["members"] = with_access_defaults(module.params["members"], module.params)
-    module.params["known_clusters"] = with_access_defaults(module.params["known_clusters"], module.params)
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    module = cluster_module(dict(
+        kosmos.GROUP_SPEC,
+        known_clusters=dict(type="dict", default={}),
+        image_repository=dict(type="str", default=kosmos.DEFAULT_IMAGE_REPOSITORY),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        wait_timeout=dict(type="int", default=120),
+    ), entries=("members", "known_clusters"))
     params = module.params
     params["members_by_name"] = {m["name"]: m for m in params["members"]}
     run = LinkRun(params, module.check_mode)

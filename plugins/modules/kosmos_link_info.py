@@ -117,17 +117,10 @@ control_plane:
   sample: {cluster03: {cluster03: "-", cluster04: ok}}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kosmos as kosmos
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kosmos_k8s as api
-from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
-    ACCESS_ARGS,
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    ClusterError,
-    with_access_defaults,
-)
+from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError, cluster_module
 
 
 def _internal_ip(node):
@@ -148,29 +141,8 @@ def observe_nodes(cluster, namespace, selector):
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            ACCESS_ARGS,
-            group=dict(type="str", required=True),
-            host=dict(type="str", required=True),
-            members=dict(type="list", elements="dict", required=True, options=dict(
-                name=dict(type="str", required=True),
-                inventory_name=dict(type="str"),
-                kubeconfig=dict(type="raw"),
-                context=dict(type="str"),
-                api_server=dict(type="str"),
-                root=dict(type="bool", default=False),
-                cluster_link_options=dict(type="dict", required=True),
-            )),
-            namespace=dict(type="str", default=kosmos.DEFAULT_NAMESPACE),
-            probe_pods=dict(type="str", default="app=clusterlink-floater"),
-        ),
-        supports_check_mode=True,
-    )
-    # The module's kubeconfig/context (often from module_defaults) fill what an entry leaves out.
-    module.params["members"] = with_access_defaults(module.params["members"], module.params)
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    module = cluster_module(dict(kosmos.GROUP_SPEC, probe_pods=dict(type="str", default="app=clusterlink-floater")),
+                            entries=("members",))
     params = module.params
     members = params["members"]
     by_name = {m["name"]: m for m in members}

@@ -121,37 +121,23 @@ svg:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
-    ACCESS_ARGS,
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    with_access_defaults,
-)
+from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import cluster_module
 from ansible_collections.multicloud.interconnect.plugins.module_utils._status import build_status, render_svg, render_table
 from ansible_collections.multicloud.interconnect.plugins.module_utils._status_k8s import observe
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_inventory
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            ACCESS_ARGS,
-            clusters=dict(type="dict", required=True),
-            interconnect_groups=dict(type="list", elements="str", default=[]),
-            istio_namespace=dict(type="str", default="istio-system"),
-            cilium_namespace=dict(type="str", default="kube-system"),
-            drawing_note=dict(type="str", default=""),
-            timeout=dict(type="int", default=10),
-        ),
-        supports_check_mode=True,
-    )
-    # The module's kubeconfig/context (often from module_defaults) fill what an entry leaves out.
-    module.params["clusters"] = with_access_defaults(module.params["clusters"], module.params,
-                                                     "cluster_kubeconfig", "cluster_context")
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    # Entries are inventory host variables (the Topology reads them), so the keys are the contract's.
+    module = cluster_module(dict(
+        clusters=dict(type="dict", required=True),
+        interconnect_groups=dict(type="list", elements="str", default=[]),
+        istio_namespace=dict(type="str", default="istio-system"),
+        cilium_namespace=dict(type="str", default="kube-system"),
+        drawing_note=dict(type="str", default=""),
+        timeout=dict(type="int", default=10),
+    ), kubeconfig_key="cluster_kubeconfig", context_key="cluster_context")
     topology = topology_from_inventory(module.params["clusters"], module.params["interconnect_groups"])
     try:
         observed = {cluster.name: observe(cluster, module.params) for cluster in topology.clusters.values()}
