@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import socket
 import stat
 import sys
 import textwrap
+import time
 
 import pytest
 import urllib3
@@ -37,7 +39,24 @@ def fixture_converged(lab, tmp_path_factory):
     kubeconfig = tmp_path_factory.mktemp("apiserver") / "out" / "kubeconfig"
     runs = [expose(kubeconfig, "--check", "--diff"), expose(kubeconfig), expose(kubeconfig, "--check", "--diff"),
             expose(kubeconfig, "-vvv", "--diff")]
+    wait_for_node_ports(load(kubeconfig))
     return {"lab": lab, "kubeconfig": kubeconfig, "runs": runs}
+
+
+def wait_for_node_ports(config, timeout=90):
+    """Until every server of the merged kubeconfig accepts a connection: a new nodePort opens on the
+    nodes a moment after the Service exists (kube-proxy's part; the lab's forwarder polls for it)."""
+    pending = {urllib3.util.parse_url(c["cluster"]["server"]) for c in config["clusters"]}
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for url in sorted(pending, key=str):
+            try:
+                socket.create_connection((url.host, url.port), timeout=2).close()
+                pending.discard(url)
+            except OSError:
+                pass
+        time.sleep(1)
+    assert not pending, "node ports still closed after %ss: %s" % (timeout, sorted(map(str, pending)))
 
 
 def test_second_check_and_apply_change_nothing(converged):
