@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the cilium role: thin wrappers over plugins/module_utils/_cilium.py.
 
-They read the facts each cluster gathered (``__cilium_*`` in ``hostvars``) so the role's tasks
-never shape data in Jinja.
+Who the clusters are (name, ID, group, technique) comes from the one model of the inventory
+(``_topology.topology_from_hostvars``); what each cluster gathered comes from its ``__cilium_*``
+facts. The role's tasks never shape data in Jinja.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _cilium
-from ansible_collections.multicloud.interconnect.plugins.module_utils._inventory import cluster_cni
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import render
+from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_hostvars
 
 _display = Display()
 
@@ -41,28 +42,26 @@ def cilium_kernel_problems(hostvars, hosts, minimum, allow_unknown=False):
     return render(_cilium.kernel_problems(findings, minimum, bool(allow_unknown)))
 
 
-def cilium_member(name, cluster_vars, settings, nodes, service):
-    """What peers need from one cluster: name, ID, group, service type, nodePort and endpoint."""
-    return _cilium.member(name, cluster_vars, settings, nodes, service)
+def cilium_member(name, hostvars, settings, nodes, service):
+    """What peers need from the cluster of inventory host ``name``: name, ID, group, service type, nodePort, endpoint."""
+    return _cilium.member(topology_from_hostvars(hostvars, [name]).clusters[name], settings, nodes, service)
 
 
 def cilium_mesh_problems(hostvars, hosts, inventory_hosts):
     """Rendered problems (lines) that stop the run before any change: ports, types, group members left out."""
-    expected = {}
-    for name in inventory_hosts or []:
-        hv = _hv(hostvars, name)
-        if cluster_cni(hv) == "cilium" and hv.get("cluster_network_group"):
-            expected.setdefault(hv["cluster_network_group"], []).append(name)
+    groups = topology_from_hostvars(hostvars, inventory_hosts or []).members(cni="cilium")
+    expected = {group: [c.inventory_name for c in clusters] for group, clusters in groups.items()}
     return render(_cilium.mesh_problems(_members(hostvars, hosts), expected))
 
 
 def cilium_ca_plan(hostvars, hosts, group, source_cluster=None, provided_cert=None, provided_key=None):
     """Where a network group's CA comes from: provided, adopted from a cluster, or the controller's files."""
+    members = topology_from_hostvars(hostvars, hosts or []).members().get(group) or []
     secrets = {}
-    for name in hosts or []:
-        hv = _hv(hostvars, name)
-        if hv.get("cluster_network_group") == group and "__cilium_ca_secret" in hv:
-            secrets[name] = hv["__cilium_ca_secret"]
+    for cluster in members:
+        hv = _hv(hostvars, cluster.inventory_name)
+        if "__cilium_ca_secret" in hv:
+            secrets[cluster.inventory_name] = hv["__cilium_ca_secret"]
     try:
         return _cilium.choose_ca(group, secrets, source_cluster, {"cert": provided_cert, "key": provided_key})
     except _cilium.CiliumError as err:
@@ -71,8 +70,9 @@ def cilium_ca_plan(hostvars, hosts, group, source_cluster=None, provided_cert=No
 
 def cilium_ca_file_groups(hostvars, hosts):
     """Network groups whose CA lives in the controller's files (read, or generated once)."""
-    return sorted({_hv(hostvars, h)["cluster_network_group"] for h in hosts or []
-                   if (_hv(hostvars, h).get("__cilium_ca_plan") or {}).get("source") == "files"})
+    topology = topology_from_hostvars(hostvars, hosts or [])
+    return sorted({c.network_group for c in topology.clusters.values()
+                   if (_hv(hostvars, c.inventory_name).get("__cilium_ca_plan") or {}).get("source") == "files"})
 
 
 def cilium_values(member, hostvars, hosts, settings, ca, extra, chart_version):
@@ -96,15 +96,14 @@ def cilium_mask(before, after):
 def cilium_mesh_spec(hostvars, hosts):
     """The ``clusters`` option of cilium_mesh_info: expected identity and peers, and how to reach each cluster."""
     spec = {}
-    for name in hosts or []:
+    for name, cluster in topology_from_hostvars(hostvars, hosts or []).clusters.items():
         hv = _hv(hostvars, name)
         if "__cilium_member" not in hv:
             continue
-        entry = dict(hv["__cilium_member"])
         rendered = hv.get("__cilium_rendered") or {}
-        spec[name] = {"name": entry["name"], "id": entry["id"], "group": entry["group"],
+        spec[name] = {"name": cluster.name, "id": cluster.cluster_id, "group": cluster.network_group,
                       "peers": list(rendered.get("peers") or []),
-                      "kubeconfig": hv.get("cluster_kubeconfig"), "context": hv.get("cluster_context")}
+                      "kubeconfig": cluster.kubeconfig, "context": cluster.context}
     return spec
 
 

@@ -15,17 +15,14 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import GATEWAY_PORT, NETWORK_LABEL, parse_mesh_networks
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_rules import disable_problems
+from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_hostvars
 
 _MISSING = object()
-# Inventory variable or fact -> key of the interconnect module's clusters entries.
-_CLUSTER_KEYS = (
-    ("cluster_network_group", "network_group"),
-    ("cluster_eastwest_gateway", "eastwest_gateway"),
+# What the apiserver_nodeport role publishes about each cluster (facts), under the module's keys.
+_APISERVER_FACTS = (
     ("apiserver_nodeport_url", "api_url"),
     ("apiserver_tls_server_name", "tls_server_name"),
     ("apiserver_ca_data", "ca_data"),
-    ("cluster_kubeconfig", "kubeconfig"),
-    ("cluster_context", "context"),
 )
 
 
@@ -41,19 +38,17 @@ def _get(host, key):
 def istio_interconnect_clusters(hostvars, names):
     """``{cluster name: {network_group, eastwest_gateway, api_url, tls_server_name, ca_data, kubeconfig, context}}``.
 
-    ``api_url``, ``tls_server_name`` and ``ca_data`` come from the facts the apiserver_nodeport
-    role sets; variables a host does not define are left out.
+    Who each cluster is comes from the inventory's model; ``api_url``, ``tls_server_name`` and
+    ``ca_data`` from the facts the apiserver_nodeport role sets. Values a cluster lacks are left out.
     """
     result = {}
-    for host_name in names or []:
-        host = hostvars[host_name]
-        name = _get(host, "cluster_name")
-        entry = {}
-        for var, key in _CLUSTER_KEYS:
-            value = _get(host, var)
-            if value is not _MISSING and value not in (None, ""):
-                entry[key] = value
-        result[str(name) if name not in (_MISSING, None, "") else host_name] = entry
+    for cluster in topology_from_hostvars(hostvars, names or []).clusters.values():
+        entry = {"network_group": cluster.network_group, "eastwest_gateway": cluster.eastwest_gateway,
+                 "kubeconfig": cluster.kubeconfig, "context": cluster.context}
+        host = hostvars[cluster.inventory_name]
+        for fact, key in _APISERVER_FACTS:
+            entry[key] = _get(host, fact)
+        result[cluster.name] = {k: v for k, v in entry.items() if v not in (_MISSING, None, "")}
     return result
 
 

@@ -15,25 +15,15 @@ import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kosmos as kosmos
-from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import CLUSTER_VARS
+from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_hostvars
 
-_MISSING = object()
 _CRD_NAMES = ("clusters.kosmos.io", "clusternodes.kosmos.io", "nodeconfigs.kosmos.io")
 
 
 def kosmos_plan(hostvars, names, defaults=None):
-    """The per-group plan of ``_kosmos.plan_groups`` from ``hostvars``."""
-    cluster_vars = {}
-    for name in names or []:
-        host = hostvars[name]
-        values = {}
-        for var in CLUSTER_VARS + kosmos.MEMBER_VARS:
-            value = host.get(var, _MISSING) if hasattr(host, "get") else _MISSING
-            if value is not _MISSING:
-                values[var] = value
-        cluster_vars[name] = values
+    """The per-group plan of ``_kosmos.plan_groups`` for the model of the hosts ``names`` (inventory order)."""
     try:
-        return kosmos.plan_groups(cluster_vars, list(names or []), dict(defaults or {}))
+        return kosmos.plan_groups(topology_from_hostvars(hostvars, names or []), dict(defaults or {}))
     except (TypeError, ValueError, AttributeError) as err:
         raise AnsibleFilterError("kosmos_plan: %s" % err) from err
 

@@ -14,23 +14,23 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._cidr impo
     is_valid_cidr,
     overlapping_pairs,
 )
-from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import CLUSTER_VARS, VALIDATED_SETTINGS
-
-_MISSING = object()
+from ansible_collections.multicloud.interconnect.plugins.module_utils._inventory import cluster_cni, cluster_name, host_variables
+from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import INVENTORY_VARS
 
 
 def cluster_inventory(hostvars, names):
     """``{host: {contract variable: value}}`` for the hosts in ``names``; undefined variables are left out."""
-    result = {}
-    for name in names or []:
-        host = hostvars[name]
-        values = {}
-        for var in CLUSTER_VARS + VALIDATED_SETTINGS:
-            value = host.get(var, _MISSING) if hasattr(host, "get") else _MISSING
-            if value is not _MISSING:
-                values[var] = value
-        result[name] = values
-    return result
+    return host_variables(hostvars, names, INVENTORY_VARS)
+
+
+def inventory_cluster_name(inventory_name, hostvars):
+    """The cluster name of inventory host ``inventory_name``: ``cluster_name``, else the host name."""
+    return cluster_name(inventory_name, hostvars[inventory_name])
+
+
+def inventory_cluster_cni(inventory_name, hostvars):
+    """The technique of inventory host ``inventory_name`` inside its group: ``cluster_cni``, else Cilium."""
+    return cluster_cni(hostvars[inventory_name])
 
 
 def _wrap(function):
@@ -52,6 +52,8 @@ class FilterModule:
     def filters(self):
         return {
             "cluster_inventory": cluster_inventory,
+            "cluster_name": inventory_cluster_name,
+            "cluster_cni": inventory_cluster_cni,
             "cidr_valid": is_valid_cidr,
             "cidr_canonical": _wrap(canonical_cidr),
             "cidr_overlaps": _wrap(cidrs_overlap),

@@ -23,7 +23,6 @@ import typing as t
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kernel
 from ansible_collections.multicloud.interconnect.plugins.module_utils._cidr import CidrError, covering_network, parse_cidr
-from ansible_collections.multicloud.interconnect.plugins.module_utils._inventory import cluster_name
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem, problem, refusal
 
 # clustermesh.config.clusters is a map {name: {...}} from chart 1.19.0 on (the chart's
@@ -232,19 +231,18 @@ def node_port_problems(group: t.Any, ports: t.Mapping[str, t.Optional[int]]) -> 
     return problems
 
 
-def member(inventory_name: str, hv: t.Mapping[str, t.Any], settings: t.Mapping[str, t.Any],
-           nodes: t.Any, service: t.Any) -> t.Dict[str, t.Any]:
-    """What peers need to know about one cluster: name, ID, group, endpoint."""
+def member(cluster: t.Any, settings: t.Mapping[str, t.Any], nodes: t.Any, service: t.Any) -> t.Dict[str, t.Any]:
+    """What peers need to know about one cluster (a ``_topology.Cluster``): name, ID, group, endpoint."""
     service_type = settings.get("service_type") or "NodePort"
-    node_port = clustermesh_node_port(settings, hv.get("cluster_id"))
+    node_port = clustermesh_node_port(settings, cluster.cluster_id)
     if node_port is None and settings.get("node_port") not in (None, ""):
         node_port = int(settings["node_port"])
     return {
-        "inventory_name": inventory_name,
-        "name": cluster_name(inventory_name, hv),
-        "id": hv.get("cluster_id"),
-        "group": hv.get("cluster_network_group"),
-        "pod_cidrs": list(hv.get("cluster_pod_cidrs") or []),
+        "inventory_name": cluster.inventory_name,
+        "name": cluster.name,
+        "id": cluster.cluster_id,
+        "group": cluster.network_group,
+        "pod_cidrs": list(cluster.pod_cidrs),
         "service_type": service_type,
         "node_port": int(node_port) if node_port not in (None, "") else None,
         "endpoint": cluster_endpoint(service_type, node_port, nodes, service),

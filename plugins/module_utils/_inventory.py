@@ -6,9 +6,9 @@
 Private to the multicloud.interconnect collection: other collections must not import it,
 its interface may change without notice.
 
-Pure and stdlib-only. ``_topology`` builds the model with these; the per-technique planners that
-still read host variables directly (``_cilium.member``, ``_kosmos.plan_groups``, the kubeconfig
-and Istio filters) call the same functions, so a cluster's name and technique cannot disagree.
+Pure and stdlib-only. ``host_variables`` is the one reader of the inventory's host variables;
+``_topology`` builds the model from what it returns, and every planner takes that model, so a
+cluster's name and technique cannot disagree between two stages of a run.
 """
 
 from __future__ import annotations
@@ -17,6 +17,25 @@ import typing as t
 
 # cluster_cni when the inventory leaves it out.
 DEFAULT_CNI = "cilium"
+_MISSING = object()
+
+
+def host_variables(hostvars: t.Any, names: t.Iterable[str], variables: t.Iterable[str]) -> t.Dict[str, t.Dict[str, t.Any]]:
+    """``{host: {variable: value}}`` for the hosts in ``names``, in that order; undefined variables are left out.
+
+    ``hostvars`` is Ansible's (values are templated on access) or any mapping of mappings.
+    """
+    wanted = tuple(variables)
+    result = {}
+    for name in names or []:
+        host = hostvars[name]
+        values = {}
+        for var in wanted:
+            value = host.get(var, _MISSING) if hasattr(host, "get") else _MISSING
+            if value is not _MISSING:
+                values[var] = value
+        result[name] = values
+    return result
 
 
 def cluster_name(inventory_name: str, host_vars: t.Any) -> str:

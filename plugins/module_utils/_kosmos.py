@@ -6,8 +6,8 @@
 Private to the multicloud.interconnect collection: other collections must not import it,
 its interface may change without notice.
 
-Pure and stdlib-only. ``plan_groups`` turns inventory variables into one plan per network group
-whose ``cluster_cni`` is ``kosmos``; the other functions compute the objects ``kosmosctl join
+Pure and stdlib-only. ``plan_groups`` turns the inventory's model (``_topology.Topology``) into
+one plan per network group whose ``cluster_cni`` is ``kosmos``; the other functions compute the objects ``kosmosctl join
 cluster --enable-link`` would create (a ``clusters.kosmos.io`` object on the host, a namespace,
 service accounts, RBAC and a control-plane secret on the member), compare them with what a
 cluster has, and read the result back. The modules only do the API calls.
@@ -22,7 +22,7 @@ import ipaddress
 import json
 import typing as t
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._inventory import as_list, cluster_cni, cluster_name
+from ansible_collections.multicloud.interconnect.plugins.module_utils._inventory import as_list
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import from_dict, problem, refusal
 
 GROUP = "kosmos.io"
@@ -125,8 +125,9 @@ def derive_ip_family(pod_cidrs: t.Iterable[t.Any]) -> str:
     return "ipv4"
 
 
-def _setting(hostvars: t.Mapping[str, t.Any], defaults: t.Mapping[str, t.Any], name: str) -> t.Any:
-    value = hostvars.get(name)
+def _setting(cluster: t.Any, defaults: t.Mapping[str, t.Any], name: str) -> t.Any:
+    """A Kosmos setting of one cluster (a ``_topology.Cluster``): the inventory's, else the role default."""
+    value = cluster.settings.get(name)
     return defaults.get(name) if value is None else value
 
 
@@ -135,68 +136,56 @@ def _cidr_pair(value: t.Any) -> t.Dict[str, str]:
     return {"ip": str(spec.get("ip", "")), "ip6": str(spec.get("ip6", ""))}
 
 
-def cluster_link_options(hostvars: t.Mapping[str, t.Any], defaults: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
-    """``spec.clusterLinkOptions`` of one cluster, as ``kosmosctl join --enable-link`` fills it."""
-    ip_family = _setting(hostvars, defaults, "kosmos_ip_family") or "auto"
+def cluster_link_options(cluster: t.Any, defaults: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
+    """``spec.clusterLinkOptions`` of one cluster (a ``_topology.Cluster``), as ``kosmosctl join --enable-link`` fills it."""
+    ip_family = _setting(cluster, defaults, "kosmos_ip_family") or "auto"
     if ip_family == "auto":
-        ip_family = derive_ip_family(as_list(hostvars.get("cluster_pod_cidrs")))
+        ip_family = derive_ip_family(cluster.pod_cidrs)
     options: t.Dict[str, t.Any] = {
         "enable": True,
-        "cni": str(_setting(hostvars, defaults, "kosmos_cni") or "calico"),
-        "networkType": str(_setting(hostvars, defaults, "kosmos_network_type") or "gateway"),
+        "cni": str(_setting(cluster, defaults, "kosmos_cni") or "calico"),
+        "networkType": str(_setting(cluster, defaults, "kosmos_network_type") or "gateway"),
         "ipFamily": str(ip_family),
         "useIPPool": False,
-        "defaultNICName": str(_setting(hostvars, defaults, "kosmos_default_nic") or "*"),
-        "bridgeCIDRs": _cidr_pair(_setting(hostvars, defaults, "kosmos_bridge_cidrs") or DEFAULT_BRIDGE_CIDRS),
-        "localCIDRs": _cidr_pair(_setting(hostvars, defaults, "kosmos_local_cidrs") or DEFAULT_LOCAL_CIDRS),
+        "defaultNICName": str(_setting(cluster, defaults, "kosmos_default_nic") or "*"),
+        "bridgeCIDRs": _cidr_pair(_setting(cluster, defaults, "kosmos_bridge_cidrs") or DEFAULT_BRIDGE_CIDRS),
+        "localCIDRs": _cidr_pair(_setting(cluster, defaults, "kosmos_local_cidrs") or DEFAULT_LOCAL_CIDRS),
     }
-    global_cidrs = hostvars.get("cluster_global_cidrs") or {}
+    global_cidrs = cluster.global_cidrs or {}
     if isinstance(global_cidrs, dict) and global_cidrs:
         options["globalCIDRsMap"] = {str(k): str(v) for k, v in sorted(global_cidrs.items())}
-    nic_node_names = _setting(hostvars, defaults, "kosmos_nic_node_names") or []
+    nic_node_names = _setting(cluster, defaults, "kosmos_nic_node_names") or []
     if nic_node_names:
         options["nicNodeNames"] = [
             {"interfaceName": str(entry.get("interface_name", entry.get("interfaceName", ""))),
              "nodeName": [str(n) for n in as_list(entry.get("node_names", entry.get("nodeName")))]}
             for entry in nic_node_names
         ]
-    method = _setting(hostvars, defaults, "kosmos_autodetection_method")
+    method = _setting(cluster, defaults, "kosmos_autodetection_method")
     if method:
         options["autodetectionMethod"] = str(method)
     return options
 
 
-def plan_groups(cluster_vars: t.Mapping[str, t.Mapping[str, t.Any]], order: t.Sequence[str],
-                defaults: t.Optional[t.Mapping[str, t.Any]] = None) -> t.Dict[str, t.Any]:
-    """One plan per Kosmos network group, and the problems that forbid acting on it.
+def plan_groups(topology: t.Any, defaults: t.Optional[t.Mapping[str, t.Any]] = None) -> t.Dict[str, t.Any]:
+    """One plan per Kosmos network group of ``topology`` (a ``_topology.Topology``), and the problems
+    that forbid acting on it.
 
-    ``cluster_vars`` maps inventory host names to their variables, ``order`` is the inventory
-    order of the ``clusters`` group (the first cluster of a group is its host unless
-    ``kosmos_host_cluster`` names another), ``defaults`` the role defaults.
+    The topology's clusters are in inventory order: the first cluster of a group is its host unless
+    ``kosmos_host_cluster`` names another. ``defaults`` are the role defaults.
     """
     defaults = dict(defaults or {})
     problems: t.List[t.Dict[str, t.Any]] = []
-    members_by_group: t.Dict[str, t.List[str]] = {}
-    names: t.Dict[str, str] = {}
-    for inventory_name in order:
-        hv = cluster_vars.get(inventory_name) or {}
-        names[inventory_name] = cluster_name(inventory_name, hv)
-        if cluster_cni(hv) != "kosmos":
-            continue
-        group = hv.get("cluster_network_group")
-        if isinstance(group, str) and group:
-            members_by_group.setdefault(group, []).append(inventory_name)
-
     groups: t.Dict[str, t.Any] = {}
     clusters: t.Dict[str, t.Any] = {}
-    for group, inventory_names in members_by_group.items():
-        cluster_names = [names[i] for i in inventory_names]
+    for group, members_of_group in topology.members(cni="kosmos").items():
+        cluster_names = [c.name for c in members_of_group]
         settings = {}
         for setting in GROUP_SETTINGS:
-            values = {}
-            for inventory_name in inventory_names:
-                value = _setting(cluster_vars[inventory_name], defaults, setting)
-                values.setdefault(json.dumps(value, sort_keys=True), []).append(names[inventory_name])
+            values: t.Dict[str, t.List[str]] = {}
+            for cluster in members_of_group:
+                value = _setting(cluster, defaults, setting)
+                values.setdefault(json.dumps(value, sort_keys=True), []).append(cluster.name)
             if len(values) > 1:
                 detail = "; ".join("%s: %s" % (value, ", ".join(who)) for value, who in sorted(values.items()))
                 problems.append(_problem(
@@ -222,43 +211,38 @@ def plan_groups(cluster_vars: t.Mapping[str, t.Mapping[str, t.Any]], order: t.Se
                 "name a cluster of %s, or leave kosmos_host_cluster unset to use %s" % (group, cluster_names[0]),
                 group))
             host = cluster_names[0]
-        host_inventory = inventory_names[cluster_names.index(host)]
+        host_inventory = members_of_group[cluster_names.index(host)].inventory_name
         members = []
-        for inventory_name in inventory_names:
-            hv = cluster_vars[inventory_name]
-            name = names[inventory_name]
-            options = cluster_link_options(hv, defaults)
+        for cluster in members_of_group:
+            options = cluster_link_options(cluster, defaults)
             if options["ipFamily"] not in IP_FAMILIES:
                 problems.append(_problem(
-                    "KOSMOS_IP_FAMILY_INVALID", "kosmos_ip_family", [name],
-                    "cluster %s has kosmos_ip_family %r." % (name, options["ipFamily"]),
+                    "KOSMOS_IP_FAMILY_INVALID", "kosmos_ip_family", [cluster.name],
+                    "cluster %s has kosmos_ip_family %r." % (cluster.name, options["ipFamily"]),
                     "use auto (from cluster_pod_cidrs), ipv4, ipv6 or all", group))
             else:
-                have = _families(as_list(hv.get("cluster_pod_cidrs")))
+                have = _families(cluster.pod_cidrs)
                 need = {"ipv4": {4}, "ipv6": {6}, "all": {4, 6}}[options["ipFamily"]]
                 if have and not need <= have:
                     problems.append(_problem(
-                        "KOSMOS_IP_FAMILY_UNSUPPORTED", "kosmos_ip_family", [name],
+                        "KOSMOS_IP_FAMILY_UNSUPPORTED", "kosmos_ip_family", [cluster.name],
                         "cluster %s asks for ClusterLink ipFamily %s but its Pod CIDRs are IPv%s only."
-                        % (name, options["ipFamily"], "/IPv".join(str(f) for f in sorted(have))),
+                        % (cluster.name, options["ipFamily"], "/IPv".join(str(f) for f in sorted(have))),
                         "set kosmos_ip_family to auto, or add the missing Pod CIDR family", group))
             members.append({
-                "name": name,
-                "inventory_name": inventory_name,
-                "kubeconfig": hv.get("cluster_kubeconfig"),
-                "context": hv.get("cluster_context"),
-                "api_server": _setting(hv, defaults, "kosmos_api_server"),
-                "root": name == host,
+                "name": cluster.name,
+                "inventory_name": cluster.inventory_name,
+                "kubeconfig": cluster.kubeconfig,
+                "context": cluster.context,
+                "api_server": _setting(cluster, defaults, "kosmos_api_server"),
+                "root": cluster.name == host,
                 "cluster_link_options": options,
             })
-            clusters[inventory_name] = {"name": name, "group": group, "host": host, "host_inventory": host_inventory,
-                                        "is_host": name == host}
+            clusters[cluster.inventory_name] = {"name": cluster.name, "group": group, "host": host,
+                                                "host_inventory": host_inventory, "is_host": cluster.name == host}
         groups[group] = {"name": group, "host": host, "host_inventory": host_inventory,
                          "network_type": network_type, "members": members}
-    known = {}
-    for inventory_name in order:
-        hv = cluster_vars.get(inventory_name) or {}
-        known[names[inventory_name]] = {"kubeconfig": hv.get("cluster_kubeconfig"), "context": hv.get("cluster_context")}
+    known = {c.name: {"kubeconfig": c.kubeconfig, "context": c.context} for c in topology.clusters.values()}
     return {"ok": not problems, "errors": problems, "groups": groups, "clusters": clusters, "known_clusters": known}
 
 

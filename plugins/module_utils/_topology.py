@@ -27,7 +27,12 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._cidr impo
     parse_cidr,
 )
 # Problem and the severities are part of this module's interface too: callers and tests read them here.
-from ansible_collections.multicloud.interconnect.plugins.module_utils._inventory import as_list, cluster_cni, cluster_name
+from ansible_collections.multicloud.interconnect.plugins.module_utils._inventory import (
+    as_list,
+    cluster_cni,
+    cluster_name,
+    host_variables,
+)
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import (
     ERROR,
     INFO,
@@ -79,6 +84,10 @@ VALIDATED_SETTINGS = (
     "kosmos_local_cidrs",
     "kosmos_bridge_cidrs",
 )
+# Every technique setting a Cluster carries: the validated ones and what Kosmos plans per member.
+CLUSTER_SETTINGS = VALIDATED_SETTINGS + tuple(v for v in _kosmos.MEMBER_VARS if v not in VALIDATED_SETTINGS)
+# What the model reads from each cluster host.
+INVENTORY_VARS = CLUSTER_VARS + CLUSTER_SETTINGS
 
 
 @dataclasses.dataclass
@@ -100,7 +109,7 @@ class Cluster:
     max_connected_clusters: t.Any = DEFAULT_MAX_CONNECTED
     kubeconfig: t.Optional[str] = None
     context: t.Optional[str] = None
-    # VALIDATED_SETTINGS the inventory sets for this cluster.
+    # CLUSTER_SETTINGS the inventory sets for this cluster.
     settings: t.Dict[str, t.Any] = dataclasses.field(default_factory=dict)
 
     def id_int(self) -> t.Optional[int]:
@@ -122,10 +131,7 @@ class Topology:
     interconnect_groups: t.List[t.Any]
 
     def groups(self) -> t.Dict[str, NetworkGroup]:
-        members: t.Dict[str, t.List[Cluster]] = {}
-        for cluster in self.clusters.values():
-            if isinstance(cluster.network_group, str) and cluster.network_group:
-                members.setdefault(cluster.network_group, []).append(cluster)
+        members = self.members()
         joined = {g for g in self.interconnect_groups if isinstance(g, str)}
         result = {}
         for name in sorted(members):
@@ -139,6 +145,19 @@ class Topology:
                 interconnected=name in joined,
             )
         return result
+
+    def members(self, cni: t.Optional[str] = None) -> t.Dict[str, t.List[Cluster]]:
+        """Network group -> its clusters in inventory order; with ``cni``, only the clusters of that technique."""
+        result: t.Dict[str, t.List[Cluster]] = {}
+        for cluster in self.clusters.values():
+            group = cluster.network_group
+            if isinstance(group, str) and group and (cni is None or cluster.cni == cni):
+                result.setdefault(group, []).append(cluster)
+        return result
+
+    def by_name(self, name: str) -> t.Optional[Cluster]:
+        """The cluster whose name (``cluster_name``, else its host name) is ``name``."""
+        return next((c for c in self.clusters.values() if c.name == name), None)
 
     def peers(self, name: str) -> t.List[str]:
         """The other clusters of ``name``'s network group: the ones its L3 technique connects."""
@@ -160,9 +179,13 @@ def topology_from_inventory(
     cluster_vars: t.Mapping[str, t.Mapping[str, t.Any]],
     interconnect_groups: t.Any = None,
 ) -> Topology:
-    """Build the model from ``{inventory host name: its variables}`` of the ``clusters`` group."""
+    """Build the model from ``{inventory host name: its variables}`` of the ``clusters`` group.
+
+    Clusters keep the mapping's order: the inventory's, which decides defaults such as a Kosmos
+    group's host (its first cluster).
+    """
     clusters: t.Dict[str, Cluster] = {}
-    for inventory_name in sorted(cluster_vars):
+    for inventory_name in cluster_vars:
         hv = cluster_vars[inventory_name] or {}
         name = cluster_name(inventory_name, hv)
         cluster = Cluster(
@@ -181,11 +204,21 @@ def topology_from_inventory(
             max_connected_clusters=hv.get("mesh_max_connected_clusters", DEFAULT_MAX_CONNECTED),
             kubeconfig=hv.get("cluster_kubeconfig"),
             context=hv.get("cluster_context"),
-            settings={k: hv[k] for k in VALIDATED_SETTINGS if hv.get(k) is not None},
+            settings={k: hv[k] for k in CLUSTER_SETTINGS if hv.get(k) is not None},
         )
         # Keyed by inventory name: two hosts may claim one cluster_name, and validation says so.
         clusters[inventory_name] = cluster
     return Topology(clusters=clusters, interconnect_groups=as_list(interconnect_groups))
+
+
+def cluster_from_vars(inventory_name: str, host_vars: t.Mapping[str, t.Any]) -> Cluster:
+    """The model of one cluster host with these variables (what a planner of that cluster alone needs)."""
+    return topology_from_inventory({inventory_name: host_vars}).clusters[inventory_name]
+
+
+def topology_from_hostvars(hostvars: t.Any, names: t.Iterable[str], interconnect_groups: t.Any = None) -> Topology:
+    """The model of the hosts ``names`` (the ``clusters`` group, in inventory order) from Ansible's ``hostvars``."""
+    return topology_from_inventory(host_variables(hostvars, names, INVENTORY_VARS), interconnect_groups)
 
 
 class Report:
@@ -502,15 +535,13 @@ class _Checker:
         return result
 
     def _named(self, name: str) -> Cluster:
-        return next(c for c in self.topology.clusters.values() if c.name == name)
+        cluster = self.topology.by_name(name)
+        assert cluster is not None, name
+        return cluster
 
     def _members_by_group(self) -> t.Dict[str, t.List[Cluster]]:
         """Clusters per network group; a cluster without a usable group is reported by check_groups."""
-        by_group: t.Dict[str, t.List[Cluster]] = {}
-        for cluster in self.topology.clusters.values():
-            if isinstance(cluster.network_group, str) and cluster.network_group:
-                by_group.setdefault(cluster.network_group, []).append(cluster)
-        return by_group
+        return self.topology.members()
 
     def check_overlaps_between_clusters(self) -> None:
         all_items = []

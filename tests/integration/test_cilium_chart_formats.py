@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _cilium as c
+from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import cluster_from_vars
 
 pytestmark = pytest.mark.lab
 
@@ -29,8 +30,8 @@ def nodes(i):
 
 
 def members():
-    return [c.member("cluster%02d" % i, {"cluster_id": i, "cluster_network_group": "net-a"}, SETTINGS, nodes(i), None)
-            for i in (1, 2, 3)]
+    return [c.member(cluster_from_vars("cluster%02d" % i, {"cluster_id": i, "cluster_network_group": "net-a"}),
+                     SETTINGS, nodes(i), None) for i in (1, 2, 3)]
 
 
 MESH_SECRETS = ("templates/clustermesh-config/kvstoremesh-secret.yaml",
@@ -78,7 +79,8 @@ def test_the_older_chart_refuses_the_map_format(lab):
 
 
 def datapath_members(settings):
-    return [c.member("cluster%02d" % i, {"cluster_id": i, "cluster_network_group": "net-a", "cluster_pod_cidrs": [cidr]},
+    return [c.member(cluster_from_vars("cluster%02d" % i, {"cluster_id": i, "cluster_network_group": "net-a",
+                                                           "cluster_pod_cidrs": [cidr]}),
                      settings, nodes(i), None) for i, cidr in ((1, "10.244.0.0/16"), (2, "10.245.0.0/16"))]
 
 

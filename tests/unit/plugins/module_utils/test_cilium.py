@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _cilium as c
+from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import cluster_from_vars
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kernel as k
 
 SETTINGS = {"service_type": "NodePort", "node_port": None, "node_port_base": 32000, "max_connected_clusters": 255,
@@ -27,8 +28,8 @@ def nodes(prefix, count=2, external=False, kernel="6.1.0-18-amd64"):
 
 def member(name, cid, group="net-a", settings=None, service=None, node_list=None):
     hv = {"cluster_id": cid, "cluster_network_group": group}
-    return c.member(name, hv, settings or SETTINGS, node_list if node_list is not None else nodes("172.30.%d" % cid),
-                    service)
+    node_list = node_list if node_list is not None else nodes("172.30.%d" % cid)
+    return c.member(cluster_from_vars(name, hv), settings or SETTINGS, node_list, service)
 
 
 def mesh(count, group="net-a"):
@@ -324,7 +325,8 @@ def test_mixed_or_unknown_routing_modes_are_refused_for_the_group():
 def test_render_exempts_the_group_pod_ranges_not_other_groups():
     settings = dict(SETTINGS, routing_mode="native", ip_masq_agent=True)
     layout = ((1, "net-a", "10.244.0.0/16"), (2, "net-a", "10.245.0.0/16"), (3, "net-b", "10.246.0.0/16"))
-    members = [c.member("cluster%02d" % i, {"cluster_id": i, "cluster_network_group": group, "cluster_pod_cidrs": [cidr]},
+    members = [c.member(cluster_from_vars("cluster%02d" % i, {"cluster_id": i, "cluster_network_group": group,
+                                                              "cluster_pod_cidrs": [cidr]}),
                         settings, nodes("172.30.%d" % i), None) for i, group, cidr in layout]
     values = c.render(members[0], members, settings, None, None, "1.20.2")["values"]
     assert values["routingMode"] == "native" and values["ipv4NativeRoutingCIDR"] == "10.244.0.0/15"

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kosmos as kosmos
+from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_inventory
 
 DEFAULTS = {
     "kosmos_network_type": "gateway",
@@ -41,8 +42,18 @@ def lab_net_b(**per_cluster):
 ORDER = ["cluster01", "cluster03", "cluster04"]
 
 
+def plan_of(inventory, order=ORDER):
+    """The plan of the model built from ``inventory`` with its hosts in ``order`` (the inventory's)."""
+    return kosmos.plan_groups(topology_from_inventory({name: inventory[name] for name in order}), DEFAULTS)
+
+
+def model(values):
+    """The model of one cluster with these host variables."""
+    return topology_from_inventory({"cluster04": values}).clusters["cluster04"]
+
+
 def test_plan_picks_only_kosmos_groups_and_first_cluster_as_host():
-    plan = kosmos.plan_groups(lab_net_b(), ORDER, DEFAULTS)
+    plan = plan_of(lab_net_b())
     assert plan["ok"], plan["errors"]
     assert list(plan["groups"]) == ["net-b"]
     group = plan["groups"]["net-b"]
@@ -57,10 +68,10 @@ def test_plan_picks_only_kosmos_groups_and_first_cluster_as_host():
 
 
 def test_host_follows_inventory_order_and_kosmos_host_cluster():
-    plan = kosmos.plan_groups(lab_net_b(), ["cluster04", "cluster03"], DEFAULTS)
+    plan = plan_of(lab_net_b(), ["cluster04", "cluster03"])
     assert plan["groups"]["net-b"]["host"] == "cluster04"
-    plan = kosmos.plan_groups(lab_net_b(cluster03={"kosmos_host_cluster": "cluster04"},
-                                        cluster04={"kosmos_host_cluster": "cluster04"}), ORDER, DEFAULTS)
+    plan = plan_of(lab_net_b(cluster03={"kosmos_host_cluster": "cluster04"},
+                             cluster04={"kosmos_host_cluster": "cluster04"}))
     assert plan["ok"] and plan["groups"]["net-b"]["host"] == "cluster04"
     assert plan["clusters"]["cluster04"]["is_host"]
 
@@ -78,7 +89,7 @@ def test_host_follows_inventory_order_and_kosmos_host_cluster():
      "KOSMOS_GROUP_SETTING_MISMATCH", "kosmos_bridge_cidrs"),
 ])
 def test_plan_refuses_inconsistent_groups(extra, code, field):
-    plan = kosmos.plan_groups(lab_net_b(**extra), ORDER, DEFAULTS)
+    plan = plan_of(lab_net_b(**extra))
     assert not plan["ok"]
     problem = next(p for p in plan["errors"] if p["code"] == code)
     assert problem["field"] == field
@@ -88,7 +99,7 @@ def test_plan_refuses_inconsistent_groups(extra, code, field):
 
 def test_role_default_is_not_replaced_by_one_clusters_value():
     # cluster03 says p2p, cluster04 says nothing: it gets the role default (gateway), so they disagree.
-    plan = kosmos.plan_groups(lab_net_b(cluster03={"kosmos_network_type": "p2p"}), ORDER, DEFAULTS)
+    plan = plan_of(lab_net_b(cluster03={"kosmos_network_type": "p2p"}))
     problem = plan["errors"][0]
     assert problem["clusters"] == ["cluster03", "cluster04"]
     assert "gateway" in problem["message"] and "p2p" in problem["message"]
@@ -105,11 +116,11 @@ def test_ip_family_is_derived_from_pod_cidrs(pods, family):
 
 
 def test_cluster_link_options_carry_inventory_settings():
-    options = kosmos.cluster_link_options(
+    options = kosmos.cluster_link_options(model(
         cluster(cluster_global_cidrs={"10.245.0.0/16": "10.145.0.0/16"}, kosmos_network_type="p2p",
                 kosmos_cni="flannel", kosmos_default_nic="eth1",
                 kosmos_nic_node_names=[{"interface_name": "bond0", "node_names": ["n1"]}],
-                kosmos_autodetection_method="can-reach=8.8.8.8"), DEFAULTS)
+                kosmos_autodetection_method="can-reach=8.8.8.8")), DEFAULTS)
     assert options == {
         "enable": True, "cni": "flannel", "networkType": "p2p", "ipFamily": "ipv4", "useIPPool": False,
         "defaultNICName": "eth1",
@@ -119,7 +130,7 @@ def test_cluster_link_options_carry_inventory_settings():
         "nicNodeNames": [{"interfaceName": "bond0", "nodeName": ["n1"]}],
         "autodetectionMethod": "can-reach=8.8.8.8",
     }
-    plain = kosmos.cluster_link_options(cluster(), DEFAULTS)
+    plain = kosmos.cluster_link_options(model(cluster()), DEFAULTS)
     assert "globalCIDRsMap" not in plain and "nicNodeNames" not in plain and plain["networkType"] == "gateway"
 
 
@@ -145,7 +156,7 @@ def test_member_objects_match_what_a_join_creates():
 
 
 def member(name="cluster04", root=False, **options):
-    link = kosmos.cluster_link_options(cluster(), DEFAULTS)
+    link = kosmos.cluster_link_options(model(cluster()), DEFAULTS)
     link.update(options)
     return {"name": name, "root": root, "cluster_link_options": link}
 

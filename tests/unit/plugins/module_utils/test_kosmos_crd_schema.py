@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kosmos as kosmos
+from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_inventory
 
 from .test_kosmos import DEFAULTS
 
@@ -179,7 +180,7 @@ def inventory_cluster(**extra):
 def built_clusters(**extra):
     inventory = {"cluster03": inventory_cluster(**extra),
                  "cluster04": inventory_cluster(cluster_pod_cidrs=["10.245.0.0/16", "fd00:245::/56"], **extra)}
-    plan = kosmos.plan_groups(inventory, ["cluster03", "cluster04"], DEFAULTS)
+    plan = kosmos.plan_groups(topology_from_inventory(inventory), DEFAULTS)
     assert plan["ok"], plan["errors"]
     group = plan["groups"]["net-b"]
     labels = kosmos.managed_labels("net-b", group["host"])
@@ -202,7 +203,8 @@ def test_cluster_objects_the_collection_builds_fit_the_schema(extra):
 
 def test_check_mode_cluster_without_kubeconfig_fits_the_schema():
     member = {"name": "cluster04", "root": False,
-              "cluster_link_options": kosmos.cluster_link_options(inventory_cluster(), DEFAULTS)}
+              "cluster_link_options": kosmos.cluster_link_options(
+                  topology_from_inventory({"cluster04": inventory_cluster()}).clusters["cluster04"], DEFAULTS)}
     assert validate(kosmos.cluster_object(member, "kosmos-system", "", {}, None), schema_of("Cluster")) == []
 
 
