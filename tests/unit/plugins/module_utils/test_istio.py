@@ -356,12 +356,18 @@ def test_pending_load_balancer_is_named():
     assert found == [] and "load balancer" in reason
 
 
-def test_info_without_api_facts_judges_only_presence_and_token(lab):
-    run(lab, params(), ["net-a", "net-b"])
+def params_without_api_facts():
+    """The module's input before the apiserver_nodeport role ran: no API URL, CA or server name."""
     bare = params()
     for entry in bare.values():
         for key in ("api_url", "ca_data", "tls_server_name"):
             del entry[key]
+    return bare
+
+
+def test_info_without_api_facts_judges_only_presence_and_token(lab):
+    run(lab, params(), ["net-a", "net-b"])
+    bare = params_without_api_facts()
     specs = istio.clusters_from_params(bare)
     observed = {n: lab[n].observe(s) for n, s in specs.items()}
     assert _istio_report.info(specs, observed, OPTIONS)["in_sync"] is True
@@ -373,10 +379,7 @@ def test_info_without_api_facts_judges_only_presence_and_token(lab):
 
 def test_remove_and_address_update_need_no_exposed_api(lab):
     run(lab, params(), ["net-a", "net-b"])
-    bare = params()
-    for entry in bare.values():
-        for key in ("api_url", "ca_data", "tls_server_name"):
-            del entry[key]
+    bare = params_without_api_facts()
     result = run(lab, bare, ["net-b"], state="absent")
     assert result.joined_after == ["net-a"]
     assert remote_secret_names(lab["cluster01"]) == []
