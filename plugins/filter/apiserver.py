@@ -14,7 +14,7 @@ apiserver_kubeconfig_cluster(name, url, tls_server_name, ca_data, user, kubeconf
 apiserver_kubeconfig_clusters(hostvars, hosts, fact)
     the items of every host in ``hosts`` that published ``fact``.
 apiserver_kubeconfig_keep(hostvars, all_hosts, play_hosts, fact)
-    cluster names of the inventory that this run does not write (so they are not pruned).
+    cluster names of the inventory (its model) that this run does not write (so they are not pruned).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._kubeconfi
     reader_reference,
     service_node_port,
 )
+from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_hostvars
 
 
 def _wrap(function):
@@ -48,6 +49,12 @@ def apiserver_nodeport_urls(nodes, service, port=6443, address_type="InternalIP"
     return node_urls(nodes, service_node_port(service, int(port)), address_type, cluster)
 
 
+def apiserver_kubeconfig_keep(hostvars, all_hosts, play_hosts, fact):
+    """Cluster names of the inventory that this run does not write (``--limit``, failed hosts), so they stay."""
+    names = [c.name for c in topology_from_hostvars(hostvars, all_hosts or []).clusters.values()]
+    return keep_names(names, [e["name"] for e in collect_entries(hostvars, play_hosts, fact)])
+
+
 def _named(name, function):
     wrapped = _wrap(function)
     wrapped.__name__ = name
@@ -62,5 +69,5 @@ class FilterModule:
             "apiserver_reader_reference": _named("apiserver_reader_reference", reader_reference),
             "apiserver_kubeconfig_cluster": _named("apiserver_kubeconfig_cluster", cluster_entry_spec),
             "apiserver_kubeconfig_clusters": _named("apiserver_kubeconfig_clusters", collect_entries),
-            "apiserver_kubeconfig_keep": _named("apiserver_kubeconfig_keep", keep_names),
+            "apiserver_kubeconfig_keep": _named("apiserver_kubeconfig_keep", apiserver_kubeconfig_keep),
         }

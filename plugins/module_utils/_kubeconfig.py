@@ -20,7 +20,6 @@ import ipaddress
 import os
 import typing as t
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._inventory import cluster_name
 
 # Marks the entries this collection writes, so a later run can remove those of clusters that
 # left the inventory without ever touching entries that somebody else wrote.
@@ -166,13 +165,12 @@ def collect_entries(hostvars: t.Mapping[str, t.Any], hosts: t.Iterable[str], fac
     return entries
 
 
-def keep_names(hostvars: t.Mapping[str, t.Any], all_hosts: t.Iterable[str], play_hosts: t.Iterable[str], fact: str) -> t.List[str]:
+def keep_names(inventory_names: t.Iterable[str], written: t.Iterable[str]) -> t.List[str]:
     """Cluster names of the inventory that this run does not write (``--limit``, failed hosts), so they stay."""
-    written = {e["name"] for e in collect_entries(hostvars, play_hosts, fact)}
+    skip = set(written)
     names: t.List[str] = []
-    for host in all_hosts or []:
-        name = cluster_name(host, hostvars[host])
-        if name not in written and name not in names:
+    for name in inventory_names or []:
+        if name not in skip and name not in names:
             names.append(name)
     return names
 

@@ -7,6 +7,7 @@ import copy
 
 import pytest
 
+from ansible_collections.multicloud.interconnect.plugins.filter.apiserver import FilterModule as ApiserverFilters
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kubeconfig as kc
 
 
@@ -139,7 +140,9 @@ def test_collect_entries_and_keep_names():
     }
     assert [e["name"] for e in kc.collect_entries(hostvars, ["cluster01", "cluster02", "cluster03"], "entry")] == [
         "cluster01", "cluster02"]
-    assert kc.keep_names(hostvars, list(hostvars), ["cluster01", "cluster02"], "entry") == ["east", "cluster04"]
+    assert kc.keep_names(["cluster01", "east", "cluster04", "east"], ["cluster01", "cluster02"]) == ["east", "cluster04"]
+    keep = ApiserverFilters().filters()["apiserver_kubeconfig_keep"]
+    assert keep(hostvars, list(hostvars), ["cluster01", "cluster02"], "entry") == ["east", "cluster04"]
 
 
 # --------------------------------------------------------------------------- merge
