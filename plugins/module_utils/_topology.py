@@ -536,7 +536,8 @@ class _Checker:
 
     def _named(self, name: str) -> Cluster:
         cluster = self.topology.by_name(name)
-        assert cluster is not None, name
+        if cluster is None:  # the names come from the model's own problems
+            raise KeyError(name)
         return cluster
 
     def _members_by_group(self) -> t.Dict[str, t.List[Cluster]]:

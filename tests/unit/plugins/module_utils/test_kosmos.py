@@ -39,7 +39,7 @@ def lab_net_b(**per_cluster):
     return inventory
 
 
-ORDER = ["cluster01", "cluster03", "cluster04"]
+ORDER = ("cluster01", "cluster03", "cluster04")
 
 
 def plan_of(inventory, order=ORDER):
