@@ -23,13 +23,19 @@ import re
 import stat
 import typing as t
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
-CURVES = {"secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1}
+try:
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    HAS_CRYPTOGRAPHY = True
+    CRYPTOGRAPHY_IMPORT_ERROR = None
+    CURVES = {"secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1}
+except ImportError as _import_error:  # pragma: no cover - reported through missing_required_lib
+    HAS_CRYPTOGRAPHY = False
+    CRYPTOGRAPHY_IMPORT_ERROR = _import_error
+    CURVES = {}
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 _VALIDITY = re.compile(r"^\+(\d+)d$")
@@ -92,7 +98,7 @@ def _load_key(data: bytes, path: str) -> t.Any:
                       "or put the right key there" % (path, err)) from err
 
 
-def _load_cert(data: bytes, path: str) -> x509.Certificate:
+def _load_cert(data: bytes, path: str) -> t.Any:
     try:
         return x509.load_pem_x509_certificate(data)
     except ValueError as err:
@@ -103,17 +109,17 @@ def _public_der(key: t.Any) -> bytes:
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def fingerprint(cert: x509.Certificate) -> str:
+def fingerprint(cert: t.Any) -> str:
     """SHA-256 of the DER certificate, as the status report prints CA fingerprints."""
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
-def _attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
+def _attribute(name: t.Any, oid: t.Any) -> str:
     values = name.get_attributes_for_oid(oid)
     return str(values[0].value) if values else ""
 
 
-def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+def _signed_by(cert: t.Any, issuer: t.Any) -> bool:
     try:
         cert.verify_directly_issued_by(issuer)
     except (InvalidSignature, TypeError, ValueError):
@@ -121,7 +127,7 @@ def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-def certificate_problems(spec: Spec, cert: x509.Certificate, key: t.Any, signer: t.Optional[x509.Certificate],
+def certificate_problems(spec: Spec, cert: t.Any, key: t.Any, signer: t.Optional[t.Any],
                          now: datetime.datetime) -> t.List[str]:
     """Why ``cert`` is not the CA ``spec`` asks for (empty: keep it)."""
     problems = []
@@ -166,7 +172,7 @@ class Plan:
         return bool(self.create_dir or self.fix_dir_mode or self.create_key or self.issue_cert or self.fix_modes)
 
 
-def _signer(spec: Spec) -> t.Tuple[t.Optional[x509.Certificate], t.Any]:
+def _signer(spec: Spec) -> t.Tuple[t.Optional[t.Any], t.Any]:
     if not spec.signer_cert:
         return None, None
     if not spec.signer_key:
@@ -246,7 +252,7 @@ def _write(path: str, data: bytes) -> None:
             os.unlink(tmp)
 
 
-def _issue(spec: Spec, key: t.Any, now: datetime.datetime) -> x509.Certificate:
+def _issue(spec: Spec, key: t.Any, now: datetime.datetime) -> t.Any:
     signer_cert, signer_key = _signer(spec)
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, spec.common_name)]
     if spec.organization_name:

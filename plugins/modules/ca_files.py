@@ -18,6 +18,10 @@ description:
     new root re-issues its intermediates) or has expired. Otherwise it is kept, whoever made it.
   - One call does what a key, a signing request and a certificate task did, and reads the files once.
   - Keys never appear in the result, the diff or the logs.
+author:
+  - multicloud.interconnect maintainers (@multicloud)
+extends_documentation_fragment:
+  - multicloud.interconnect.attributes
 options:
   path:
     description: Directory of the key and the certificate.
@@ -128,13 +132,7 @@ key_path:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 
-try:
-    from ansible_collections.multicloud.interconnect.plugins.module_utils import _ca
-    HAS_CRYPTOGRAPHY = True
-    IMPORT_ERROR = None
-except ImportError as err:  # cryptography is missing or too old
-    HAS_CRYPTOGRAPHY = False
-    IMPORT_ERROR = err
+from ansible_collections.multicloud.interconnect.plugins.module_utils import _ca  # noqa: E402
 
 
 def main():
@@ -155,8 +153,8 @@ def main():
         required_together=[("signer_cert", "signer_key")],
         supports_check_mode=True,
     )
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography >= 42"), exception=str(IMPORT_ERROR))
+    if not _ca.HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography >= 42"), exception=str(_ca.CRYPTOGRAPHY_IMPORT_ERROR))
     params = dict(module.params)
     signer_planned = params.pop("signer_planned") and module.check_mode
     spec = _ca.Spec(**params)

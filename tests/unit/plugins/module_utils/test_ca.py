@@ -43,7 +43,7 @@ def cert_of(spec):
 
 def test_a_first_run_makes_private_files_and_a_second_keeps_them(tmp_path):
     root, inter = root_spec(tmp_path), intermediate_spec(tmp_path)
-    todo, _ = make(root)
+    todo = make(root)[0]
     assert todo.create_dir and todo.create_key and todo.issue_cert
     make(inter)
     for spec in (root, inter):
