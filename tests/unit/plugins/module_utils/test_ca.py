@@ -129,3 +129,13 @@ def test_bad_input_names_the_file_and_the_fix(tmp_path):
         _ca.plan(spec, now=NOW)
     with pytest.raises(_ca.CaError, match="validity"):
         _ca.plan(_ca.Spec(path=str(tmp_path), common_name="x", validity="10 years"), now=NOW)
+
+
+def test_a_signed_certificate_asked_to_be_self_signed_is_reissued(tmp_path):
+    make(root_spec(tmp_path))
+    make(intermediate_spec(tmp_path))
+    alone = intermediate_spec(tmp_path, signer_cert="", signer_key="")
+    todo = _ca.plan(alone, now=NOW)
+    assert todo.issue_cert and "it is not self-signed" in " ".join(todo.reasons), todo.reasons
+    _ca.apply(alone, todo, now=NOW)
+    assert not _ca.plan(alone, now=NOW).changed
