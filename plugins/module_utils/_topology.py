@@ -129,6 +129,9 @@ class NetworkGroup:
 class Topology:
     clusters: t.Dict[str, Cluster]
     interconnect_groups: t.List[t.Any]
+    # ``mesh_clusters``: every inventory host of the mesh, when the inventory lists them, so a run
+    # that sees only part of it (an AWX job slice) can tell.
+    mesh_clusters: t.List[t.Any] = dataclasses.field(default_factory=list)
 
     def groups(self) -> t.Dict[str, NetworkGroup]:
         members = self.members()
@@ -178,6 +181,7 @@ def _as_int(value: t.Any) -> t.Optional[int]:
 def topology_from_inventory(
     cluster_vars: t.Mapping[str, t.Mapping[str, t.Any]],
     interconnect_groups: t.Any = None,
+    mesh_clusters: t.Any = None,
 ) -> Topology:
     """Build the model from ``{inventory host name: its variables}`` of the ``clusters`` group.
 
@@ -208,7 +212,8 @@ def topology_from_inventory(
         )
         # Keyed by inventory name: two hosts may claim one cluster_name, and validation says so.
         clusters[inventory_name] = cluster
-    return Topology(clusters=clusters, interconnect_groups=as_list(interconnect_groups))
+    return Topology(clusters=clusters, interconnect_groups=as_list(interconnect_groups),
+                    mesh_clusters=as_list(mesh_clusters))
 
 
 def cluster_from_vars(inventory_name: str, host_vars: t.Mapping[str, t.Any]) -> Cluster:
@@ -744,6 +749,38 @@ class _Checker:
                              % (cluster.name, address),
                              "set address to the IP or DNS name peers reach the gateway at")
 
+    # ---- the run sees the whole mesh ------------------------------------------------------------
+    def check_whole_mesh(self) -> None:
+        """A run must see every cluster of the mesh: the stages plan each cluster from its peers'
+        facts. An AWX job slice (job_slice_count > 1) hands each job part of the inventory, which
+        looks like a smaller mesh; ``mesh_clusters`` lets the run tell, before any change."""
+        listed = self.topology.mesh_clusters
+        if not listed:
+            return
+        bad = [entry for entry in listed if not isinstance(entry, str) or not entry]
+        if bad:
+            self.add("MESH_CLUSTERS_INVALID", ERROR, "mesh_clusters", [],
+                     "mesh_clusters has entries that are not inventory host names: %s." % ", ".join(map(repr, bad)),
+                     "list the inventory host names of every cluster, e.g. [cluster01, cluster02]")
+            return
+        present = set(self.topology.clusters)
+        missing = sorted(set(listed) - present)
+        if missing:
+            self.add("MESH_CLUSTERS_MISSING", ERROR, "mesh_clusters", missing,
+                     "this run sees %d of the %d clusters of mesh_clusters; %s %s not in its inventory. Stages "
+                     "that connect clusters need every peer: a sliced AWX job (job_slice_count above 1) or an "
+                     "inventory filter would plan a smaller mesh and disconnect the others."
+                     % (len(set(listed) & present), len(set(listed)), ", ".join(missing),
+                        "is" if len(missing) == 1 else "are"),
+                     "run the job with job_slice_count 1 on the whole inventory; use --limit, which the run "
+                     "checks per stage, to narrow what changes")
+        unlisted = sorted(present - set(listed))
+        if unlisted:
+            self.add("MESH_CLUSTERS_UNLISTED", ERROR, "mesh_clusters", [self.topology.clusters[h].name for h in unlisted],
+                     "%s %s in the clusters group but not in mesh_clusters." % (
+                         ", ".join(unlisted), "is" if len(unlisted) == 1 else "are"),
+                     "add them to mesh_clusters, or leave mesh_clusters unset")
+
     def check_interconnect(self) -> None:
         groups = self.topology.groups()
         seen: t.Set[str] = set()
@@ -805,10 +842,12 @@ def validate(topology: Topology) -> Report:
     checker.check_kosmos_reserved_ranges()
     checker.check_cilium_node_ports()
     checker.check_cilium_datapath()
+    checker.check_whole_mesh()
     return Report(topology, checker.problems)
 
 
 def validate_inventory(
-    cluster_vars: t.Mapping[str, t.Mapping[str, t.Any]], interconnect_groups: t.Any = None
+    cluster_vars: t.Mapping[str, t.Mapping[str, t.Any]], interconnect_groups: t.Any = None,
+    mesh_clusters: t.Any = None,
 ) -> Report:
-    return validate(topology_from_inventory(cluster_vars, interconnect_groups))
+    return validate(topology_from_inventory(cluster_vars, interconnect_groups, mesh_clusters))

@@ -39,6 +39,15 @@ options:
     type: list
     elements: raw
     default: []
+  mesh_clusters:
+    description:
+      - Inventory host names of every cluster of the mesh (the inventory variable C(mesh_clusters)); empty to skip.
+      - When set, a run whose C(clusters) lack any of them is refused (C(MESH_CLUSTERS_MISSING)), as is a cluster
+        the list leaves out (C(MESH_CLUSTERS_UNLISTED)). An AWX job slice sees only part of the inventory and would
+        otherwise plan a smaller mesh.
+    type: list
+    elements: raw
+    default: []
   fail_on_error:
     description:
       - Fail when the topology has errors. Set to V(false) to inspect RV(errors) and fail later.
@@ -170,11 +179,13 @@ def main() -> None:
         argument_spec=dict(
             clusters=dict(type="dict", required=True),
             interconnect_groups=dict(type="list", elements="raw", default=[]),
+            mesh_clusters=dict(type="list", elements="raw", default=[]),
             fail_on_error=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
     )
-    report = validate_inventory(module.params["clusters"], module.params["interconnect_groups"])
+    report = validate_inventory(module.params["clusters"], module.params["interconnect_groups"],
+                                module.params["mesh_clusters"])
     result = dict(changed=False, report=report.render(), message=report.failure_message() if not report.ok
                   else report.success_message(), **report.as_dict())
     for warning in report.warnings:

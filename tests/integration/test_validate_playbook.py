@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from site_helpers import run_playbook  # pylint: disable=import-error
+import json
+
+import yaml
+
+from site_helpers import REPO, run_playbook  # pylint: disable=import-error
 
 
 def test_broken_inventory_reports_every_error_in_one_run():
@@ -21,3 +25,22 @@ def test_example_inventory_passes_in_check_mode():
     run = run_playbook("playbooks/validate.yml", "--check", inventories=("inventories/example",), timeout=300)
     assert "Result: OK" in run.stdout
     assert "changed=0" in run.stdout
+
+
+def test_an_awx_job_slice_is_refused_before_any_change(tmp_path):
+    """AWX runs slice N of M with the inventory cut to every M-th host (sorted by name) and its own
+    meta variables; the inventory's variables (mesh_clusters) stay whole."""
+    inventory = yaml.safe_load((REPO / "inventories/example/hosts.yml").read_text(encoding="utf-8"))
+    hosts = inventory["all"]["children"]["clusters"]["hosts"]
+    for name in sorted(hosts)[1::2]:  # slice 1 of 2 keeps cluster01 and cluster03
+        del hosts[name]
+    path = tmp_path / "slice1of2.yml"
+    path.write_text(yaml.safe_dump(inventory), encoding="utf-8")
+    awx_vars = {"awx_job_id": 42, "awx_job_launch_type": "workflow", "awx_workflow_job_id": 41,
+                "awx_workflow_job_name": "Multicloud: site (converge everything)", "awx_inventory_name": "mesh"}
+    run = run_playbook("playbooks/site.yml", "-e", json.dumps(awx_vars), inventories=(str(path),), timeout=300,
+                       expect=2)
+    assert "MESH_CLUSTERS_MISSING" in run.output and "cluster02, cluster04" in run.output
+    assert "job_slice_count" in run.output and "nothing was changed" in run.output
+    # The play that would reach the clusters never started.
+    assert "Check that every cluster is reachable" not in run.stdout

@@ -328,3 +328,30 @@ def test_native_routing_is_valid_when_a_derived_range_spans_the_group_and_refuse
     for cluster in ("cluster01", "cluster02"):
         inventory[cluster]["cilium_ip_masq_agent"] = True
     assert topo.validate_inventory(inventory, GROUPS).ok
+
+
+def awx_slice(inventory, number, count):
+    """The hosts an AWX job slice sees: sorted by name, every count-th from number (1-based)."""
+    names = sorted(inventory)[number - 1::count]
+    return {name: inventory[name] for name in names}
+
+
+def test_a_job_slice_is_refused_naming_the_clusters_it_cannot_see():
+    mesh = sorted(demo())
+    whole = topo.validate_inventory(demo(), GROUPS, mesh)
+    assert whole.ok, whole.render()
+    part = awx_slice(demo(), 1, 2)
+    # Without the list, a slice looks like a smaller, valid mesh: this is what the rule is for.
+    assert topo.validate_inventory(part, GROUPS).ok
+    report = topo.validate_inventory(part, GROUPS, mesh)
+    missing = next(p for p in report.errors if p.code == "MESH_CLUSTERS_MISSING")
+    assert list(missing.clusters) == sorted(set(mesh) - set(part)) and missing.field == "mesh_clusters"
+    assert "job_slice_count" in missing.message + missing.fix and not report.ok
+
+
+def test_mesh_clusters_must_list_every_cluster_and_only_host_names():
+    mesh = sorted(demo())
+    report = topo.validate_inventory(demo(), GROUPS, mesh[1:])
+    unlisted = next(p for p in report.errors if p.code == "MESH_CLUSTERS_UNLISTED")
+    assert list(unlisted.clusters) == [mesh[0]]
+    assert "MESH_CLUSTERS_INVALID" in codes(topo.validate_inventory(demo(), GROUPS, mesh + [7]))
