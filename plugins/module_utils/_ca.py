@@ -38,7 +38,8 @@ except ImportError as _import_error:  # pragma: no cover - reported through miss
     CURVES = {}
 DIR_MODE = 0o700
 FILE_MODE = 0o600
-_VALIDITY = re.compile(r"^\+(\d+)d$")
+# community.crypto's relative time, which the roles' validity inputs have always taken: +3650d, +52w, +1w2d12h.
+_VALIDITY = re.compile(r"^\+(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
 class CaError(Exception):
@@ -68,11 +69,14 @@ class Spec:
     def cert_path(self) -> str:
         return os.path.join(self.path, self.cert_name)
 
-    def validity_days(self) -> int:
+    def lifetime(self) -> datetime.timedelta:
         match = _VALIDITY.match(str(self.validity).strip())
-        if not match or int(match.group(1)) < 1:
-            raise CaError("validity %r is not a number of days such as +3650d" % (self.validity,))
-        return int(match.group(1))
+        weeks, days, hours, minutes, seconds = (int(v or 0) for v in match.groups()) if match else (0,) * 5
+        span = datetime.timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+        if span < datetime.timedelta(hours=1):
+            raise CaError("validity %r is not a relative time of an hour or more such as +3650d or +52w"
+                          % (self.validity,))
+        return span
 
 
 def _read(path: str) -> t.Optional[bytes]:
@@ -191,7 +195,7 @@ def plan(spec: Spec, now: t.Optional[datetime.datetime] = None,
     absence means "issued once it exists" rather than an error.
     """
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    spec.validity_days()
+    spec.lifetime()
     if spec.curve not in CURVES:
         raise CaError("curve %r is not one of %s" % (spec.curve, ", ".join(sorted(CURVES))))
     result = Plan()
@@ -264,7 +268,7 @@ def _issue(spec: Spec, key: t.Any, now: datetime.datetime) -> t.Any:
                .public_key(key.public_key())
                .serial_number(x509.random_serial_number())
                .not_valid_before(now - datetime.timedelta(minutes=5))
-               .not_valid_after(now + datetime.timedelta(days=spec.validity_days()))
+               .not_valid_after(now + spec.lifetime())
                .add_extension(x509.BasicConstraints(ca=True, path_length=None if spec.path_length < 0
                                                     else spec.path_length), critical=True)
                .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,

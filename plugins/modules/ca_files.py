@@ -49,7 +49,7 @@ options:
     choices: [secp256r1, secp384r1]
     default: secp256r1
   validity:
-    description: Validity of a new certificate, in days, as V(+3650d).
+    description: Validity of a new certificate, as a relative time in weeks, days, hours, minutes, seconds (V(+3650d), V(+52w)).
     type: str
     default: "+3650d"
   path_length:

@@ -139,3 +139,9 @@ def test_a_signed_certificate_asked_to_be_self_signed_is_reissued(tmp_path):
     assert todo.issue_cert and "it is not self-signed" in " ".join(todo.reasons), todo.reasons
     _ca.apply(alone, todo, now=NOW)
     assert not _ca.plan(alone, now=NOW).changed
+
+
+@pytest.mark.parametrize("text, span", [("+3650d", datetime.timedelta(days=3650)), ("+52w", datetime.timedelta(weeks=52)),
+                                        ("+1w2d12h", datetime.timedelta(days=9, hours=12))])
+def test_validity_takes_the_relative_times_the_roles_always_took(text, span):
+    assert _ca.Spec(path="/x", common_name="x", validity=text).lifetime() == span
