@@ -68,6 +68,8 @@ def test_apiserver_pod_looks_like_kubeadm(lab):
         assert pod.metadata.labels == {"component": "kube-apiserver", "tier": "control-plane"}
         assert pod.spec.host_network and pod.spec.node_name == f"{c.name}-control-plane"
         assert pod.status.phase == "Running" and pod.status.pod_ip == c.apiserver_ip
+        # Ready, or a NodePort Service selecting it has no ready endpoint and no node port opens.
+        assert [x.status for x in pod.status.conditions if x.type == "Ready"] == ["True"], c.name
 
 
 def test_deployment_pods_get_ips_from_the_cluster_pod_cidr(lab):

@@ -402,6 +402,13 @@ class Api:
             raw = r.read()
             return json.loads(raw) if raw.startswith(b"{") else raw.decode()
 
+    def patch(self, path: str, body: dict, timeout: float = 10) -> dict:
+        req = urllib.request.Request(self.server + path, data=json.dumps(body).encode(), method="PATCH",
+                                     headers={"Content-Type": "application/merge-patch+json",
+                                              "Accept": "application/json"})
+        with urllib.request.urlopen(req, context=self.ctx, timeout=timeout) as r:
+            return json.loads(r.read())
+
     def ensure(self, path: str, body: dict) -> None:
         try:
             self.call("POST", path, body)
@@ -445,6 +452,9 @@ def register_nodes(api: Api, c: dict, k8s_version: str) -> None:
                                     "containerRuntimeVersion": "kwok", "osImage": "kwok",
                                     "kernelVersion": "kwok", "machineID": "", "systemUUID": "", "bootID": ""}},
         })
+
+
+def register_apiserver_pod(api: Api, c: dict, k8s_version: str) -> None:
     cp = c["nodes"][0]
     # Looks like the mirror Pod of kubeadm's kube-apiserver static Pod, so that what selects
     # the API server by label (a NodePort Service, peer kubeconfigs) finds it.
@@ -461,6 +471,32 @@ def register_nodes(api: Api, c: dict, k8s_version: str) -> None:
                                  "command": ["kube-apiserver", f"--advertise-address={cp['ip']}", "--secure-port=6443"],
                                  "ports": [{"name": "probe-port", "containerPort": 6443, "protocol": "TCP"}]}]},
     })
+
+
+APISERVER_POD_PATH = "/api/v1/namespaces/kube-system/pods/kube-apiserver-{node}"
+
+
+def apiserver_pod_ready(api: Api, c: dict, timeout: float, nudge_after: float = 5) -> None:
+    """Until kwok has marked the API server's mirror Pod Ready (what selects it by label, such as a
+    NodePort Service, finds no ready endpoint before that).
+
+    kwok acts on a Pod event; one that arrives while kwok is still learning its nodes is dropped
+    and never retried, leaving the Pod without status. A Pod still without status after
+    ``nudge_after`` seconds is touched (an annotation), which sends kwok a new event.
+    """
+    path = APISERVER_POD_PATH.format(node=c["nodes"][0]["name"])
+    deadline = time.monotonic() + timeout
+    nudge_at = time.monotonic() + nudge_after
+    while time.monotonic() < deadline:
+        pod = api.call("GET", path)
+        if any(x["type"] == "Ready" and x["status"] == "True" for x in pod.get("status", {}).get("conditions", [])):
+            return
+        if time.monotonic() >= nudge_at:
+            api.patch(path, {"metadata": {"annotations": {"lab.multicloud-interconnect/nudged": str(time.time())}}})
+            log(f"{c['name']}: kube-apiserver Pod not Ready yet, nudged kwok")
+            nudge_at = time.monotonic() + nudge_after
+        time.sleep(0.5)
+    raise RuntimeError(f"{c['name']}: kube-apiserver Pod not Ready after {timeout:.0f}s")
 
 
 def wait_nodes_ready(api: Api, c: dict, timeout: float) -> None:
@@ -547,6 +583,8 @@ def cmd_up(args) -> int:
     st = load_state(root)
     if st and netns_exists() and not component_health(root, st) and len(st["clusters"]) == args.clusters:
         write_lab_paths(bin_dir())
+        for c in st["clusters"]:
+            apiserver_pod_ready(Api(root / "kubeconfigs" / f"{c['name']}.yaml"), c, 60)
         log(f"already up ({len(st['clusters'])} clusters); kubeconfigs in {root / 'kubeconfigs'}")
         return 0
     if st and len(st["clusters"]) != args.clusters:
@@ -577,6 +615,9 @@ def cmd_up(args) -> int:
                 start_process(root, c["name"], comp, command_for(root, bindir, c, comp))
             register_nodes(api, c, versions["K8S_VERSION"])
             wait_nodes_ready(api, c, 90)
+            # After the nodes are Ready, kwok knows them and takes the Pod's first event.
+            register_apiserver_pod(api, c, versions["K8S_VERSION"])
+            apiserver_pod_ready(api, c, 60)
             log(f"{c['name']}: up at https://{c['apiserver_ip']}:6443 ({time.monotonic() - t0:.0f}s)")
         except Exception as e:  # noqa: BLE001 - collected and reported below
             errors.append(f"{c['name']}: {e}")
