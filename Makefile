@@ -64,7 +64,8 @@ integration: setup ## playbook runs (the lab-backed ones bring the lab up)
 pytest: setup ## every pytest suite
 	$(BIN)/pytest -q
 
-test: lint sanity pytest ## what CI runs: lint, sanity, every pytest suite
+test: ## what CI runs: setup, lint, sanity, every pytest suite, then the time of each (and of each suite)
+	$(PYTHON_BOOT) tools/test_steps.py setup lint sanity pytest
 
 demo: setup lab-up ## bring the lab up, run site.yml on it, then print the report (out/status.json, out/topology.svg)
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml \
