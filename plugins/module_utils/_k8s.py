@@ -82,9 +82,10 @@ def env_fallback_value(name: str) -> t.Optional[str]:
 class ClusterError(Exception):
     """A cluster could not be reached or refused a request; the message names the cluster."""
 
-    def __init__(self, cluster: str, message: str) -> None:
+    def __init__(self, cluster: str, message: str, status: t.Optional[int] = None) -> None:
         super().__init__("cluster %s: %s" % (cluster, message))
         self.cluster = cluster
+        self.status = status  # the API's HTTP status, when it answered
 
 
 def describe_api_exception(err: t.Any) -> str:

@@ -1,0 +1,228 @@
+# -*- coding: utf-8 -*-
+# Copyright: multicloud.interconnect contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Many objects of one cluster in one module call: observe, compare, apply (server-side), read.
+
+Private to the multicloud.interconnect collection: other collections must not import it,
+its interface may change without notice.
+
+A stage of a role used to spend one module call (and a Python start, the kubernetes library's
+import and an API discovery) per object; ``cluster_objects`` takes the whole stage: the objects
+to keep, the objects to remove and the objects to read, against one client.
+
+- An object is compared with what the cluster holds before anything is sent: every field the
+  manifest names must be there with the same value (what the server adds is its own business;
+  lists of mappings are compared item by item). Equal objects are not written at all.
+- A differing or missing object is written with server-side apply under one field manager, so the
+  manifest is the whole intent of this collection for that object; in check mode the update is a
+  server dry run, and the diff shows what the server would keep.
+- Secret values never leave the module in a diff or a result: they are replaced by a digest.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import typing as t
+
+from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
+    ApiException, ClusterError, _short, api_client, describe_api_exception)
+
+try:
+    from kubernetes.dynamic import DynamicClient
+    from kubernetes.dynamic.exceptions import ResourceNotFoundError
+except ImportError:  # pragma: no cover - the module reports the missing library before this is used
+    DynamicClient = None  # type: ignore[assignment,misc]
+    ResourceNotFoundError = Exception  # type: ignore[assignment,misc]
+
+FIELD_MANAGER = "multicloud.interconnect"
+# What the API server sets on every object; never part of a comparison or a diff.
+SERVER_FIELDS = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink")
+
+
+# ---- pure: compare and describe ------------------------------------------------------------------
+
+def differences(desired: t.Any, observed: t.Any, path: str = "") -> t.List[str]:
+    """Paths where ``observed`` does not carry ``desired``; keys only the server sets do not count.
+
+    Lists of mappings are compared item by item (a Service port gets its nodePort from the
+    server); any other list must be equal.
+    """
+    if isinstance(desired, dict):
+        if not isinstance(observed, dict):
+            return [path or "."]
+        found: t.List[str] = []
+        for key, value in desired.items():
+            found.extend(differences(value, observed.get(key), "%s.%s" % (path, key) if path else key))
+        return found
+    if isinstance(desired, list) and isinstance(observed, list) and len(desired) == len(observed) \
+            and all(isinstance(item, dict) for item in desired):
+        found = []
+        for index, (want, have) in enumerate(zip(desired, observed)):
+            found.extend(differences(want, have, "%s[%d]" % (path, index)))
+        return found
+    return [] if desired == observed else [path or "."]
+
+
+def object_changes(desired: t.Mapping[str, t.Any], observed: t.Optional[t.Mapping[str, t.Any]]) -> t.List[str]:
+    """Fields to change so that ``observed`` is ``desired``; ``['(create)']`` when it is absent or going."""
+    if not observed or (observed.get("metadata") or {}).get("deletionTimestamp"):
+        return ["(create)"]
+    wanted = {key: value for key, value in desired.items() if key not in ("apiVersion", "kind")}
+    meta = dict(wanted.pop("metadata", {}) or {})
+    changes = differences({k: meta[k] for k in ("labels", "annotations") if meta.get(k)},
+                          observed.get("metadata") or {}, "metadata")
+    return sorted(set(changes + differences(wanted, observed)))
+
+
+def reference(obj: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
+    meta = obj.get("metadata") or {}
+    return {"api_version": obj.get("apiVersion"), "kind": obj.get("kind"), "name": meta.get("name"),
+            "namespace": meta.get("namespace")}
+
+
+def describe(ref: t.Mapping[str, t.Any]) -> str:
+    where = "%s/" % ref["namespace"] if ref.get("namespace") else ""
+    return "%s %s%s" % (ref["kind"], where, ref["name"])
+
+
+def digest(value: t.Any) -> str:
+    raw = value if isinstance(value, bytes) else str(value).encode("utf-8")
+    return "sha256:" + hashlib.sha256(raw).hexdigest()[:12]
+
+
+def masked(obj: t.Optional[t.Mapping[str, t.Any]]) -> t.Optional[t.Dict[str, t.Any]]:
+    """A copy fit for a diff or a result: server bookkeeping dropped, Secret values replaced by a digest."""
+    if obj is None:
+        return None
+    result = copy.deepcopy(dict(obj))
+    meta = result.get("metadata")
+    if isinstance(meta, dict):
+        for key in SERVER_FIELDS:
+            meta.pop(key, None)
+        annotations = meta.get("annotations") or {}
+        annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    if result.get("kind") == "Secret":
+        for key in ("data", "stringData"):
+            if isinstance(result.get(key), dict):
+                result[key] = {name: digest(value) for name, value in result[key].items()}
+    return result
+
+
+# ---- the cluster ---------------------------------------------------------------------------------
+
+class Objects:
+    """One cluster's API through the dynamic client (one discovery per call, cached on disk)."""
+
+    def __init__(self, name: str, kubeconfig: t.Any = None, context: t.Optional[str] = None) -> None:
+        self.name = name
+        api = api_client(name, kubeconfig, context)
+        try:
+            self.dynamic = DynamicClient(api)
+        except Exception as err:  # discovery failures surface here: unreachable, unauthorised ...
+            raise ClusterError(name, "API server unreachable or refused discovery: %s" % _short(err)) from err
+
+    def resource(self, api_version: str, kind: str) -> t.Any:
+        try:
+            return self.dynamic.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError as err:
+            raise ClusterError(self.name, "the API has no %s %s (is its CRD installed?)" % (api_version, kind)) from err
+
+    def _call(self, what: str, call: t.Callable[[], t.Any]) -> t.Any:
+        try:
+            return call()
+        except ApiException as err:
+            raise ClusterError(self.name, "%s: %s" % (what, describe_api_exception(err)),
+                               getattr(err, "status", None)) from err
+
+    def get(self, ref: t.Mapping[str, t.Any]) -> t.Optional[dict]:
+        resource = self.resource(ref["api_version"], ref["kind"])
+        try:
+            found = resource.get(name=ref["name"], namespace=ref.get("namespace") if resource.namespaced else None)
+        except ApiException as err:
+            if getattr(err, "status", None) == 404:
+                return None
+            raise ClusterError(self.name, "reading %s: %s" % (describe(ref), describe_api_exception(err))) from err
+        return found.to_dict()
+
+    def list(self, query: t.Mapping[str, t.Any]) -> t.List[dict]:
+        resource = self.resource(query["api_version"], query["kind"])
+        namespace = query.get("namespace") if resource.namespaced else None
+        found = self._call("listing %s" % query["kind"], lambda: resource.get(
+            namespace=namespace, label_selector=query.get("label_selector") or None))
+        return [item.to_dict() for item in found.items]
+
+    def apply(self, desired: t.Mapping[str, t.Any], dry_run: bool) -> dict:
+        ref = reference(desired)
+        resource = self.resource(ref["api_version"], ref["kind"])
+        # A JSON string: the YAML content type of server-side apply takes it in every version of the library.
+        return self._call("applying %s" % describe(ref), lambda: self.dynamic.server_side_apply(
+            resource, body=json.dumps(desired), name=ref["name"],
+            namespace=ref.get("namespace") if resource.namespaced else None, field_manager=FIELD_MANAGER,
+            force_conflicts=True, dry_run="All" if dry_run else None).to_dict())
+
+    def delete(self, ref: t.Mapping[str, t.Any]) -> None:
+        resource = self.resource(ref["api_version"], ref["kind"])
+        try:
+            resource.delete(name=ref["name"], namespace=ref.get("namespace") if resource.namespaced else None)
+        except ApiException as err:
+            if getattr(err, "status", None) != 404:
+                raise ClusterError(self.name, "deleting %s: %s" % (describe(ref), describe_api_exception(err))) from err
+
+
+# ---- one call: observe, compare, apply -----------------------------------------------------------
+
+def keep(cluster: Objects, desired: t.Mapping[str, t.Any], check_mode: bool) -> t.Tuple[dict, t.Optional[dict], t.Optional[dict]]:
+    """(entry, before, after) for one object the cluster must hold."""
+    ref = reference(desired)
+    before = cluster.get(ref)
+    changes = object_changes(desired, before)
+    if not changes:
+        return dict(ref, action="unchanged", changes=[]), before, before
+    creating = changes == ["(create)"]
+    try:
+        after: t.Optional[dict] = cluster.apply(desired, dry_run=check_mode)
+    except ClusterError as err:
+        # In check mode, a create in a namespace that the same run creates first cannot be dry-run:
+        # the manifest is the plan then.
+        if not (creating and check_mode and err.status == 404):
+            raise
+        after = copy.deepcopy(dict(desired))
+    return dict(ref, action="create" if creating else "update", changes=changes), before, after
+
+
+def remove(cluster: Objects, ref: t.Mapping[str, t.Any], check_mode: bool) -> t.Tuple[dict, t.Optional[dict]]:
+    before = cluster.get(ref)
+    if before is None:
+        return dict(ref, action="absent", changes=[]), None
+    if not check_mode:
+        cluster.delete(ref)
+    return dict(ref, action="delete", changes=["(delete)"]), before
+
+
+def run(cluster: Objects, present: t.Sequence[t.Mapping[str, t.Any]], absent: t.Sequence[t.Mapping[str, t.Any]],
+        read: t.Sequence[t.Mapping[str, t.Any]], check_mode: bool) -> t.Dict[str, t.Any]:
+    """The module's result: objects kept (in order), then removed, then read; Secrets masked in the diff."""
+    entries, before_all, after_all, objects = [], {}, {}, []
+    for desired in present:
+        entry, before, after = keep(cluster, desired, check_mode)
+        entries.append(entry)
+        objects.append(masked(after))
+        if entry["action"] != "unchanged":
+            before_all[describe(entry)] = masked(before)
+            after_all[describe(entry)] = masked(after)
+    for ref in absent:
+        entry, before = remove(cluster, ref, check_mode)
+        entries.append(entry)
+        if entry["action"] == "delete":
+            before_all[describe(entry)] = masked(before)
+            after_all[describe(entry)] = None
+    found = [[cluster.get(query)] if query.get("name") else cluster.list(query) for query in read]
+    return {
+        "changed": any(e["action"] not in ("unchanged", "absent") for e in entries),
+        "results": entries,
+        "objects": objects,
+        "read": [[item for item in items if item is not None] for items in found],
+        "diff": {"before": before_all, "after": after_all},
+    }

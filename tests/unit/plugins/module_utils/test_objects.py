@@ -1,0 +1,57 @@
+"""What cluster_objects counts as a difference, and what it lets out of a Secret."""
+
+from __future__ import annotations
+
+from ansible_collections.multicloud.interconnect.plugins.module_utils import _objects
+
+SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "kube-system",
+                                                               "labels": {"app": "api"}},
+           "spec": {"type": "NodePort", "ports": [{"name": "https", "port": 6443, "targetPort": 6443}]}}
+
+
+def live_service(**spec_changes):
+    live = {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "api", "namespace": "kube-system", "labels": {"app": "api", "extra": "kept"},
+                         "resourceVersion": "7", "uid": "u"},
+            "spec": {"type": "NodePort", "clusterIP": "10.96.0.9",
+                     "ports": [{"name": "https", "port": 6443, "targetPort": 6443, "nodePort": 31000, "protocol": "TCP"}]}}
+    live["spec"].update(spec_changes)
+    return live
+
+
+def test_what_the_server_adds_is_no_difference():
+    assert not _objects.object_changes(SERVICE, live_service())
+
+
+def test_a_changed_or_missing_field_is_named_by_its_path():
+    moved = live_service(ports=[{"name": "https", "port": 443, "targetPort": 6443, "nodePort": 31000}])
+    assert _objects.object_changes(SERVICE, moved) == ["spec.ports[0].port"]
+    assert _objects.object_changes(SERVICE, live_service(ports=[])) == ["spec.ports"]
+    unlabelled = live_service()
+    unlabelled["metadata"]["labels"] = {}
+    assert _objects.object_changes(SERVICE, unlabelled) == ["metadata.labels.app"]
+
+
+def test_lists_of_scalars_must_be_equal():
+    desired = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "spec": {"cidrs": ["10.0.0.0/8"]}}
+    observed = {"metadata": {"name": "c"}, "spec": {"cidrs": ["10.0.0.0/8", "192.168.0.0/16"]}}
+    assert _objects.object_changes(desired, observed) == ["spec.cidrs"]
+
+
+def test_an_absent_or_terminating_object_is_created():
+    assert _objects.object_changes(SERVICE, None) == ["(create)"]
+    going = live_service()
+    going["metadata"]["deletionTimestamp"] = "2026-12-03T00:00:00Z"
+    assert _objects.object_changes(SERVICE, going) == ["(create)"]
+
+
+def test_a_secret_leaves_the_module_as_digests_without_server_bookkeeping():
+    secret = {"apiVersion": "v1", "kind": "Secret",
+              "metadata": {"name": "s", "resourceVersion": "1", "managedFields": [{"manager": "x"}]},
+              "data": {"token": "dG9rZW4="}, "stringData": {"key": "plain"}}
+    shown = _objects.masked(secret)
+    assert shown["data"]["token"].startswith("sha256:") and "dG9rZW4=" not in str(shown)
+    assert shown["stringData"]["key"].startswith("sha256:") and "plain" not in str(shown)
+    assert "resourceVersion" not in shown["metadata"] and "managedFields" not in shown["metadata"]
+    assert secret["data"]["token"] == "dG9rZW4="  # the caller's object is left alone
+    assert _objects.masked({"kind": "ConfigMap", "data": {"a": "b"}})["data"] == {"a": "b"}
