@@ -25,7 +25,6 @@ from lab.conftest import Lab, lab  # noqa: E402,F401  pylint: disable=wrong-impo
 # ---- where the time of a run goes, per suite (printed at the end; make test adds its own steps) ----
 
 import json  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
-import time  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
 
 _SUITE_SECONDS: dict = {}
 

@@ -27,7 +27,7 @@ def manifests(colour):
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": NS,
-                                                              "labels": {"colour": colour}},
+                                                               "labels": {"colour": colour}},
          "data": {"colour": colour}},
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": NS},
          "spec": {"type": "NodePort", "selector": {"app": "web"},
@@ -121,6 +121,6 @@ def test_absent_deletes_and_read_returns_what_the_cluster_holds(lab, tmp_path, c
 
 def test_an_unknown_kind_names_the_cluster_and_the_kind(lab, tmp_path):  # pylint: disable=unused-argument
     path = play(tmp_path, "unknown", present=[{"apiVersion": "example.invalid/v1", "kind": "Widget",
-                                                "metadata": {"name": "w"}}])
+                                               "metadata": {"name": "w"}}])
     out = run_playbook(str(path), expect=2).output
     assert "cluster %s: the API has no example.invalid/v1 Widget" % CLUSTER in out
