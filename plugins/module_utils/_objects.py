@@ -129,6 +129,13 @@ class Objects:
         except ResourceNotFoundError as err:
             raise ClusterError(self.name, "the API has no %s %s (is its CRD installed?)" % (api_version, kind)) from err
 
+    def serves(self, ref: t.Mapping[str, t.Any]) -> bool:
+        try:
+            self.dynamic.resources.get(api_version=ref["api_version"], kind=ref["kind"])
+        except ResourceNotFoundError:
+            return False
+        return True
+
     def _call(self, what: str, call: t.Callable[[], t.Any]) -> t.Any:
         try:
             return call()
@@ -176,6 +183,10 @@ class Objects:
 def keep(cluster: Objects, desired: t.Mapping[str, t.Any], check_mode: bool) -> t.Tuple[dict, t.Optional[dict], t.Optional[dict]]:
     """(entry, before, after) for one object the cluster must hold."""
     ref = reference(desired)
+    if check_mode and not cluster.serves(ref):
+        # Its CRD comes with an earlier step of the same run (a chart): planned as a create.
+        return dict(ref, action="create", changes=["(create; the API serves this kind once its CRD is installed)"]), \
+            None, copy.deepcopy(dict(desired))
     before = cluster.get(ref)
     changes = object_changes(desired, before)
     if not changes:
@@ -193,12 +204,30 @@ def keep(cluster: Objects, desired: t.Mapping[str, t.Any], check_mode: bool) -> 
 
 
 def remove(cluster: Objects, ref: t.Mapping[str, t.Any], check_mode: bool) -> t.Tuple[dict, t.Optional[dict]]:
-    before = cluster.get(ref)
+    # A kind the API does not serve (its CRD is gone) has no object left to delete.
+    before = cluster.get(ref) if cluster.serves(ref) else None
     if before is None:
         return dict(ref, action="absent", changes=[]), None
     if not check_mode:
         cluster.delete(ref)
     return dict(ref, action="delete", changes=["(delete)"]), before
+
+
+def with_secret_data(present: t.Sequence[t.Mapping[str, t.Any]],
+                     secret_data: t.Mapping[str, t.Mapping[str, str]]) -> t.List[t.Dict[str, t.Any]]:
+    """The manifests with each Secret's ``data`` taken from ``secret_data`` ("namespace/name" -> data).
+
+    The values come in an option of their own so that Ansible hides exactly them (no_log) and
+    nothing else of the manifests.
+    """
+    result = []
+    for manifest in present:
+        ref = reference(manifest)
+        key = "%s/%s" % (ref.get("namespace") or "", ref["name"])
+        if ref["kind"] == "Secret" and key in secret_data:
+            manifest = dict(manifest, data=dict(secret_data[key]))
+        result.append(dict(manifest))
+    return result
 
 
 def run(cluster: Objects, present: t.Sequence[t.Mapping[str, t.Any]], absent: t.Sequence[t.Mapping[str, t.Any]],

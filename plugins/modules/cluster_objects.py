@@ -18,7 +18,8 @@ description:
     C(multicloud.interconnect), in the order given (a namespace before what lives in it).
   - Objects of O(absent) are deleted when they exist. O(read) lists or gets objects and returns them under RV(read).
   - In check mode nothing is written; an update is sent as a server dry run, so RV(diff) shows what the server would
-    keep; a create shows the manifest.
+    keep; a create is a dry run too, or shows the manifest when its namespace or its kind (a CRD that an earlier step
+    of the same run installs) does not exist yet.
   - Secret values never appear in RV(diff) or RV(objects) (a digest stands for each); Secrets returned under RV(read)
     carry their data, so a task that reads Secrets sets C(no_log).
 author:
@@ -36,6 +37,13 @@ options:
     type: list
     elements: dict
     default: []
+  secret_data:
+    description:
+      - Values of the Secrets of O(present), by C(namespace/name) (base64, as a Secret's C(data)); they take the place
+        of the manifest's C(data). Ansible hides this option's values from every output, and the module shows
+        digests of them, so a task that writes Secrets needs no C(no_log) and still shows its diff.
+    type: dict
+    default: {}
   absent:
     description:
       - Objects to delete when they exist, each a reference (C(api_version), C(kind), C(name), C(namespace)) or a
@@ -129,6 +137,7 @@ def main() -> None:
     module = cluster_module(dict(
         cluster=dict(type="str", default="this cluster"),
         present=dict(type="list", elements="dict", default=[]),
+        secret_data=dict(type="dict", default={}, no_log=True),
         absent=dict(type="list", elements="dict", default=[]),
         read=dict(type="list", elements="dict", default=[], options=QUERY),
     ), entries=())
@@ -144,7 +153,8 @@ def main() -> None:
             module.fail_json(msg="absent[%d] needs api_version, kind and name (or a manifest)" % index)
     try:
         cluster = objects.Objects(params["cluster"], params["kubeconfig"], params["context"])
-        result = objects.run(cluster, params["present"], absent, params["read"], module.check_mode)
+        present = objects.with_secret_data(params["present"], params["secret_data"])
+        result = objects.run(cluster, present, absent, params["read"], module.check_mode)
     except ClusterError as err:
         module.fail_json(msg=str(err))
     if not module._diff:  # pylint: disable=protected-access
