@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import time
 import typing as t
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
@@ -108,6 +109,43 @@ def masked(obj: t.Optional[t.Mapping[str, t.Any]]) -> t.Optional[t.Dict[str, t.A
             if isinstance(result.get(key), dict):
                 result[key] = {name: digest(value) for name, value in result[key].items()}
     return result
+
+
+def _condition(obj: t.Mapping[str, t.Any], kind: str) -> bool:
+    return any(c.get("type") == kind and c.get("status") == "True"
+               for c in ((obj.get("status") or {}).get("conditions") or []))
+
+
+def not_ready(obj: t.Optional[t.Mapping[str, t.Any]]) -> t.Optional[str]:
+    """Why a waited-for object is not ready yet, or None when it is.
+
+    A CRD is Established; a Deployment, DaemonSet or StatefulSet has rolled out its current
+    generation and every replica of it is available; any other kind is ready once it exists.
+    """
+    if obj is None:
+        return "not found"
+    status, spec = obj.get("status") or {}, obj.get("spec") or {}
+    kind = obj.get("kind")
+    if kind == "CustomResourceDefinition":
+        return None if _condition(obj, "Established") else "not Established"
+    if kind in ("Deployment", "DaemonSet", "StatefulSet") \
+            and (status.get("observedGeneration") or 0) < ((obj.get("metadata") or {}).get("generation") or 0):
+        return "its controller has not seen the current generation"
+    if kind == "Deployment":
+        want = spec.get("replicas", 1)
+        if (status.get("updatedReplicas") or 0) < want or (status.get("availableReplicas") or 0) < want \
+                or not _condition(obj, "Available"):
+            return "%s of %s replicas updated and available" % (status.get("availableReplicas") or 0, want)
+        return None
+    if kind == "DaemonSet":
+        want = status.get("desiredNumberScheduled") or 0
+        have = min(status.get("updatedNumberScheduled") or 0, status.get("numberAvailable") or 0)
+        return None if have >= want else "%s of %s Pods updated and available" % (have, want)
+    if kind == "StatefulSet":
+        want = spec.get("replicas", 1)
+        have = min(status.get("updatedReplicas") or 0, status.get("readyReplicas") or 0)
+        return None if have >= want else "%s of %s replicas updated and ready" % (have, want)
+    return None
 
 
 # ---- the cluster ---------------------------------------------------------------------------------
@@ -230,9 +268,27 @@ def with_secret_data(present: t.Sequence[t.Mapping[str, t.Any]],
     return result
 
 
+def wait(cluster: Objects, refs: t.Sequence[t.Mapping[str, t.Any]], timeout: float,
+         clock: t.Callable[[], float] = time.monotonic, sleep: t.Callable[[float], None] = time.sleep) -> None:
+    """Until every object of ``refs`` is ready (see ``not_ready``); a ClusterError names those that are not."""
+    deadline = clock() + timeout
+    pending = list(refs)
+    while True:
+        waiting = [(ref, not_ready(cluster.get(ref))) for ref in pending]
+        pending = [ref for ref, why in waiting if why]
+        if not pending:
+            return
+        if clock() >= deadline:
+            raise ClusterError(cluster.name, "not ready after %ds: %s" % (timeout, "; ".join(
+                "%s (%s)" % (describe(ref), why) for ref, why in waiting if why)))
+        sleep(2)
+
+
 def run(cluster: Objects, present: t.Sequence[t.Mapping[str, t.Any]], absent: t.Sequence[t.Mapping[str, t.Any]],
-        read: t.Sequence[t.Mapping[str, t.Any]], check_mode: bool) -> t.Dict[str, t.Any]:
-    """The module's result: objects kept (in order), then removed, then read; Secrets masked in the diff."""
+        read: t.Sequence[t.Mapping[str, t.Any]], check_mode: bool, wait_for: t.Sequence[t.Mapping[str, t.Any]] = (),
+        wait_timeout: float = 300) -> t.Dict[str, t.Any]:
+    """The module's result: objects kept (in order), then removed, waited for (not in check mode), then read;
+    Secrets masked in the diff."""
     entries, before_all, after_all, objects = [], {}, {}, []
     for desired in present:
         entry, before, after = keep(cluster, desired, check_mode)
@@ -247,6 +303,8 @@ def run(cluster: Objects, present: t.Sequence[t.Mapping[str, t.Any]], absent: t.
         if entry["action"] == "delete":
             before_all[describe(entry)] = masked(before)
             after_all[describe(entry)] = None
+    if wait_for and not check_mode:
+        wait(cluster, wait_for, wait_timeout)
     found = [[cluster.get(query)] if query.get("name") else cluster.list(query) for query in read]
     return {
         "changed": any(e["action"] not in ("unchanged", "absent") for e in entries),

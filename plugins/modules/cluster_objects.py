@@ -52,8 +52,21 @@ options:
     type: list
     elements: dict
     default: []
+  wait:
+    description:
+      - Objects to wait for after the writes (not in check mode), as references like O(absent)'s or manifests
+        (V(present) entries may be repeated here): a CRD until it is Established; a Deployment, DaemonSet or
+        StatefulSet until its current generation is rolled out and every replica is available; any other kind until
+        it exists.
+    type: list
+    elements: dict
+    default: []
+  wait_timeout:
+    description: Seconds to wait for O(wait) before the module fails, naming what is not ready and why.
+    type: int
+    default: 300
   read:
-    description: Objects to read after the writes; RV(read) has one list per entry, in this order.
+    description: Objects to read after the writes and the wait; RV(read) has one list per entry, in this order.
     type: list
     elements: dict
     default: []
@@ -139,6 +152,8 @@ def main() -> None:
         present=dict(type="list", elements="dict", default=[]),
         secret_data=dict(type="dict", default={}, no_log=True),
         absent=dict(type="list", elements="dict", default=[]),
+        wait=dict(type="list", elements="dict", default=[]),
+        wait_timeout=dict(type="int", default=300),
         read=dict(type="list", elements="dict", default=[], options=QUERY),
     ), entries=())
     params = module.params
@@ -147,14 +162,17 @@ def main() -> None:
         if missing or not (manifest.get("metadata") or {}).get("name"):
             module.fail_json(msg="present[%d] needs apiVersion, kind and metadata.name (missing: %s)"
                              % (index, ", ".join(missing + ["metadata.name"] * (not (manifest.get("metadata") or {}).get("name")))))
-    absent = [objects.reference(entry) if "apiVersion" in entry else entry for entry in params["absent"]]
-    for index, ref in enumerate(absent):
-        if not all(ref.get(key) for key in ("api_version", "kind", "name")):
-            module.fail_json(msg="absent[%d] needs api_version, kind and name (or a manifest)" % index)
+    refs = {}
+    for option in ("absent", "wait"):
+        refs[option] = [objects.reference(entry) if "apiVersion" in entry else entry for entry in params[option]]
+        for index, ref in enumerate(refs[option]):
+            if not all(ref.get(key) for key in ("api_version", "kind", "name")):
+                module.fail_json(msg="%s[%d] needs api_version, kind and name (or a manifest)" % (option, index))
     try:
         cluster = objects.Objects(params["cluster"], params["kubeconfig"], params["context"])
         present = objects.with_secret_data(params["present"], params["secret_data"])
-        result = objects.run(cluster, present, absent, params["read"], module.check_mode)
+        result = objects.run(cluster, present, refs["absent"], params["read"], module.check_mode, refs["wait"],
+                             params["wait_timeout"])
     except ClusterError as err:
         module.fail_json(msg=str(err))
     if not module._diff:  # pylint: disable=protected-access

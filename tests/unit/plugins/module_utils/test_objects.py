@@ -55,3 +55,27 @@ def test_a_secret_leaves_the_module_as_digests_without_server_bookkeeping():
     assert "resourceVersion" not in shown["metadata"] and "managedFields" not in shown["metadata"]
     assert secret["data"]["token"] == "dG9rZW4="  # the caller's object is left alone
     assert _objects.masked({"kind": "ConfigMap", "data": {"a": "b"}})["data"] == {"a": "b"}
+
+
+def workload(kind, generation=2, observed=2, **status):
+    return {"kind": kind, "metadata": {"generation": generation}, "spec": {"replicas": 2},
+            "status": dict(status, observedGeneration=observed)}
+
+
+def test_what_counts_as_ready_for_each_kind_waited_for():
+    available = [{"type": "Available", "status": "True"}]
+    assert _objects.not_ready(workload("Deployment", updatedReplicas=2, availableReplicas=2, conditions=available)) is None
+    assert _objects.not_ready(workload("Deployment", updatedReplicas=1, availableReplicas=2, conditions=available)) \
+        == "2 of 2 replicas updated and available"
+    assert "generation" in _objects.not_ready(workload("Deployment", observed=1, updatedReplicas=2, availableReplicas=2,
+                                                       conditions=available))
+    assert _objects.not_ready(workload("DaemonSet", desiredNumberScheduled=3, updatedNumberScheduled=3,
+                                       numberAvailable=2)) == "2 of 3 Pods updated and available"
+    assert _objects.not_ready(workload("StatefulSet", updatedReplicas=2, readyReplicas=2)) is None
+    # A CRD has no observedGeneration of its own: Established is the whole answer.
+    crd = {"kind": "CustomResourceDefinition", "metadata": {"generation": 3}, "status": {"conditions": [
+        {"type": "Established", "status": "True"}]}}
+    assert _objects.not_ready(crd) is None
+    assert _objects.not_ready(dict(crd, status={})) == "not Established"
+    assert _objects.not_ready(None) == "not found"
+    assert _objects.not_ready({"kind": "ConfigMap", "metadata": {"generation": 5}}) is None
