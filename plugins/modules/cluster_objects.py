@@ -54,10 +54,10 @@ options:
     default: []
   wait:
     description:
-      - Objects to wait for after the writes (not in check mode), as references like O(absent)'s or manifests
-        (V(present) entries may be repeated here): a CRD until it is Established; a Deployment, DaemonSet or
-        StatefulSet until its current generation is rolled out and every replica is available; any other kind until
-        it exists.
+      - Objects to wait for after the writes (not in check mode), as references like those of O(absent) or as
+        manifests (entries of O(present) may be repeated here).
+      - A CRD is waited for until it is Established; a Deployment, DaemonSet or StatefulSet until its current
+        generation is rolled out and every replica is available; any other kind until it exists.
     type: list
     elements: dict
     default: []

@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
-"""Benchmark: site.yml from nothing and the no-op re-run on 2, 3 and 4 clusters.
+"""Benchmark: site.yml on 2, 4 and 8 clusters: from nothing, the no-op re-run, and --check --diff.
 
-Each size runs on a lab of its own (its own network namespace, address block and state
-directory, brought up fresh, so "from nothing" means empty clusters), leaving the shared lab of
-`make lab-up` alone. Prints wall time per run, the changed count, and the peak resident memory
-of the Ansible controller (the largest process of the run: ansible-playbook and its workers).
+Each size runs on the lab of `make lab-up`, recreated with that many clusters (one lab at a time,
+its own network namespace), so "from nothing" means empty clusters. Prints per run: wall time,
+changed count, module runs per cluster (task results that start a module process; set_fact,
+assert, debug and includes run inside the controller and do not count), and the controller's peak
+memory (the resident sets of ansible-playbook and all its workers, summed, sampled every 0.2 s).
+Ends with t(8)/t(4) of the no-op run and leaves the lab down.
 
-Topologies: 2 = net-a (cluster01, cluster02, Cilium); 3 = net-a + net-b with cluster03 (Kosmos);
-4 = the demo topology. Environment: BENCH_SIZES (default "2 3 4").
+Topologies: the lab's clusters in pairs, one network group per pair (cluster01+02 net-a with
+Cilium, 03+04 net-b with Kosmos, 05+06 net-c with Cilium, 07+08 net-d with Kosmos), all groups
+connected by Istio east-west gateways; 4 clusters is the demo topology. BENCH_SIZES overrides
+"2 4 8".
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import re
@@ -19,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import yaml
@@ -26,77 +32,106 @@ import yaml
 REPO = pathlib.Path(__file__).resolve().parents[2]
 LAB_PY = REPO / "tools" / "lab" / "lab.py"
 PLAYBOOK = pathlib.Path(sys.executable).parent / "ansible-playbook"
-STATE = pathlib.Path.home() / ".cache" / "multicloud-interconnect" / "bench-lab-state"
-LAB_ENV = {"LAB_NETNS": "mci-labb", "LAB_NET_PREFIX": "172.28", "LAB_STATE_DIR": str(STATE)}
+GROUPS = ("net-a", "net-b", "net-c", "net-d")
 
 
 def lab(*args):
-    subprocess.run([sys.executable, str(LAB_PY), *args], env=dict(os.environ, **LAB_ENV), check=True,
-                   capture_output=True, text=True, timeout=3600)
+    subprocess.run([sys.executable, str(LAB_PY), *args], check=True, capture_output=True, text=True, timeout=3600)
 
 
 def inventory_for(size, workdir):
-    """The demo inventory cut to ``size`` clusters, with the lab's group_vars."""
-    full = yaml.safe_load((REPO / "inventories/lab/hosts.yml").read_text())
-    hosts = full["all"]["children"]["clusters"]["hosts"]
-    names = sorted(hosts)[:size]
-    for name in list(hosts):
-        if name not in names:
-            del hosts[name]
-    groups = sorted({hosts[n]["cluster_network_group"] for n in names})
-    full["all"].setdefault("vars", {})["interconnect_groups"] = groups
-    for name in names:  # the node block of this lab instance
-        hosts[name]["cluster_node_cidrs"] = ["%s.%d.0/24" % (LAB_ENV["LAB_NET_PREFIX"], int(name[-2:]))]
+    """``size`` lab clusters in pairs (one group per pair, Cilium and Kosmos in turn), with the lab's group_vars."""
+    lab_env = json.loads(subprocess.run([sys.executable, str(LAB_PY), "env"], check=True, capture_output=True,
+                                        text=True).stdout)
+    hosts = {}
+    for index, cluster in enumerate(lab_env["clusters"][:size]):
+        group = GROUPS[index // 2]
+        hosts[cluster["name"]] = {
+            "cluster_id": index + 1, "cluster_pod_cidrs": [cluster["pod_cidr"]],
+            "cluster_service_cidrs": [cluster["service_cidr"]],
+            "cluster_node_cidrs": ["%s.0/24" % cluster["apiserver_ip"].rsplit(".", 1)[0]],
+            "cluster_network_group": group, "cluster_cni": "cilium" if GROUPS.index(group) % 2 == 0 else "kosmos"}
+    groups = sorted({h["cluster_network_group"] for h in hosts.values()})
+    inventory = {"all": {"children": {"clusters": {"hosts": hosts}},
+                         "vars": {"interconnect_groups": groups}}}
     target = workdir / ("size%d" % size)
     target.mkdir()
-    (target / "hosts.yml").write_text(yaml.safe_dump(full))
+    (target / "hosts.yml").write_text(yaml.safe_dump(inventory))
     (target / "group_vars").symlink_to(REPO / "inventories/lab/group_vars")
     return target
 
 
-# Runs one command and prints the largest resident set of it and its descendants: a fresh
-# high-water mark per run, which the benchmark's own process could not give twice.
-_PEAK = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
-         "sys.stderr.write('PEAK_KIB=%d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
-         "sys.exit(code)")
+def tree_rss_kib(root_pid):
+    """Resident memory of ``root_pid`` and every descendant, in KiB."""
+    children, rss = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry, encoding="utf-8") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            with open("/proc/%s/statm" % entry, encoding="utf-8") as handle:
+                rss[int(entry)] = int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total
 
 
-def site(inventory, out, name_changes=False):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", **LAB_ENV)
+def site(inventory, out, *extra):
+    """(seconds, changed, module runs per cluster, peak controller MiB) of one site.yml run."""
+    calls_file = out.parent / "calls.json"
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CALLBACK_PLUGINS=str(REPO / "tools/bench/callback"), ANSIBLE_CALLBACKS_ENABLED="module_calls",
+               MODULE_CALLS_FILE=str(calls_file))
     started = time.perf_counter()
-    run = subprocess.run([sys.executable, "-c", _PEAK, str(PLAYBOOK), "-i", str(inventory),
-                          str(REPO / "playbooks/site.yml"), "-e", "status_output_dir=%s" % out],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=3600, check=False)
+    proc = subprocess.Popen([str(PLAYBOOK), "-i", str(inventory), str(REPO / "playbooks/site.yml"),
+                             "-e", "status_output_dir=%s" % out, *extra],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak = [0]
+
+    def sample():
+        while proc.poll() is None:
+            peak[0] = max(peak[0], tree_rss_kib(proc.pid))
+            time.sleep(0.2)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = proc.communicate(timeout=3600)
     seconds = time.perf_counter() - started
-    if run.returncode != 0:
-        print(run.stdout[-4000:], run.stderr[-2000:])
-        raise SystemExit("site.yml failed on %s" % inventory)
-    changed = sum(int(n) for n in re.findall(r"^\S+\s+: ok=\d+\s+changed=(\d+)", run.stdout, re.M))
-    # Name what changed, so a re-run that is not a no-op says where.
-    task = None
-    for line in run.stdout.splitlines():
-        if line.startswith("TASK ["):
-            task = line[6:].split("]")[0]
-        elif line.startswith("changed: ") and name_changes:
-            print("    changed: %s (%s)" % (task, line[9:].split(" ")[0]))
-    peak_kib = int(re.search(r"PEAK_KIB=(\d+)", run.stderr).group(1))
-    return seconds, changed, peak_kib / 1024
+    sampler.join()
+    if proc.returncode != 0:
+        print(output[-4000:])
+        raise SystemExit("site.yml %s failed on %s" % (" ".join(extra), inventory))
+    changed = sum(int(n) for n in re.findall(r"^\S+\s+: ok=\d+\s+changed=(\d+)", output, re.M))
+    calls = json.loads(calls_file.read_text(encoding="utf-8"))
+    clusters = [h for h in calls if h != "localhost"]
+    return seconds, changed, sum(calls.values()) / max(len(clusters), 1), peak[0] / 1024
 
 
 def main():
-    sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "2 3 4").split()]
-    print("site.yml benchmark: a fresh lab per size (namespace %s)" % LAB_ENV["LAB_NETNS"])
-    print("  clusters  from nothing        no-op re-run        controller peak RSS")
+    sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "2 4 8").split()]
+    print("site.yml benchmark: the lab recreated per size; module runs per cluster count the controller's share too")
+    print("  clusters  run             wall      changed  module runs/cluster  controller peak")
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="bench-site-"))
+    noop = {}
     try:
         for size in sizes:
             lab("down")
             lab("up", "--clusters", str(size))
             inventory = inventory_for(size, workdir)
-            first, first_changed, _peak = site(inventory, workdir / "out")
-            again, again_changed, peak = site(inventory, workdir / "out", name_changes=True)
-            print("  %-8d  %6.1f s (changed=%-3d)  %6.1f s (changed=%d)  %6.0f MiB"
-                  % (size, first, first_changed, again, again_changed, peak), flush=True)
+            for name, extra in (("from nothing", ()), ("no-op re-run", ()), ("--check --diff", ("--check", "--diff"))):
+                seconds, changed, calls, peak = site(inventory, workdir / "out", *extra)
+                if name == "no-op re-run":
+                    noop[size] = seconds
+                print("  %-8d  %-14s  %6.1f s  %7d  %19.1f  %9.0f MiB"
+                      % (size, name, seconds, changed, calls, peak), flush=True)
+        if 4 in noop and 8 in noop:
+            print("  no-op t(8)/t(4) = %.2f" % (noop[8] / noop[4]))
     finally:
         lab("down")
         shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,63 @@
+# Copyright: multicloud.interconnect contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Benchmark aid: how many module runs a playbook started, per host, written as JSON at the end.
+
+A task result counts when its action starts a module process (a Python start, imports, an API
+session); what runs inside the controller does not: set_fact, debug, assert, includes, argument
+validation. Enabled by tools/bench/bench_site.py only (MODULE_CALLS_FILE names the output).
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: module_calls
+type: aggregate
+short_description: count module runs per host (benchmark aid)
+description: Writes {host: count} of task results whose action runs a module to the file named by MODULE_CALLS_FILE.
+requirements: [enable in configuration]
+"""
+
+import collections
+import json
+import os
+
+from ansible.plugins.callback import CallbackBase
+
+# Actions that run inside the controller process: no module is started for them.
+CONTROLLER_ONLY = {
+    "set_fact", "debug", "assert", "fail", "meta", "include_tasks", "import_tasks", "include_role", "import_role",
+    "include_vars", "validate_argument_spec", "add_host", "group_by", "set_stats", "pause", "noop",
+}
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "module_calls"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self):
+        super().__init__()
+        self.calls = collections.Counter()
+
+    def _count(self, result):
+        action = result._task.action.split(".")[-1]  # pylint: disable=protected-access
+        if action not in CONTROLLER_ONLY:
+            self.calls[result._host.get_name()] += 1  # pylint: disable=protected-access
+
+    def v2_runner_on_ok(self, result):
+        if isinstance(result._result.get("results"), list):  # pylint: disable=protected-access
+            return  # a loop: its items were counted one by one
+        self._count(result)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._count(result)
+
+    def v2_runner_item_on_ok(self, result):
+        self._count(result)
+
+    def v2_playbook_on_stats(self, stats):
+        target = os.environ.get("MODULE_CALLS_FILE")
+        if target:
+            with open(target, "w", encoding="utf-8") as handle:
+                json.dump(dict(self.calls), handle)
