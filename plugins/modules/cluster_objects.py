@@ -17,10 +17,10 @@ description:
     object is not written. A missing or differing object is written with server-side apply under the field manager
     C(multicloud.interconnect), in the order given (a namespace before what lives in it).
   - Objects of O(absent) are deleted when they exist. O(read) lists or gets objects and returns them under RV(read).
-  - In check mode nothing is written; an update is sent as a server dry run, so RV(diff) shows what the server would
-    keep; a create is a dry run too, or shows the manifest when its namespace or its kind (a CRD that an earlier step
+  - In check mode nothing is written; an update is sent as a server dry run, so the diff shows what the server would
+    keep (in the task's diff); a create is a dry run too, or shows the manifest when its namespace or its kind (a CRD that an earlier step
     of the same run installs) does not exist yet.
-  - Secret values never appear in RV(diff) or RV(objects) (a digest stands for each); Secrets returned under RV(read)
+  - Secret values never appear in the diff or in RV(objects) (a digest stands for each); Secrets returned under RV(read)
     carry their data, so a task that reads Secrets sets C(no_log).
 author:
   - multicloud.interconnect maintainers (@multicloud)

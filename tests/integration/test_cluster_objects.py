@@ -88,7 +88,7 @@ def test_one_call_keeps_many_objects_writes_nothing_when_equal_and_check_mode_te
     assert first["objects"][3]["data"]["token"].startswith("sha256:")
     before = versions(lab)
 
-    again, _ = run(blue)
+    again = run(blue)[0]
     assert not again["changed"] and {r["action"] for r in again["results"]} == {"unchanged"}
     assert versions(lab) == before  # not one write: a NodePort's allocated port does not count as a difference
 
@@ -100,7 +100,7 @@ def test_one_call_keeps_many_objects_writes_nothing_when_equal_and_check_mode_te
     assert re.search(r"^-\s+colour: blue$", out, re.M) and re.search(r"^\+\s+colour: green$", out, re.M), out
     assert versions(lab) == before  # check mode wrote nothing
 
-    applied, _ = run(green)
+    applied = run(green)[0]
     assert applied["changed"] and versions(lab)["configmap"] != before["configmap"]
     assert versions(lab)["service"] == before["service"]
 
@@ -108,14 +108,14 @@ def test_one_call_keeps_many_objects_writes_nothing_when_equal_and_check_mode_te
 def test_absent_deletes_and_read_returns_what_the_cluster_holds(lab, tmp_path, cleanup):  # pylint: disable=unused-argument
     run(play(tmp_path, "setup", present=manifests("blue")))
     gone = {"api_version": "v1", "kind": "ConfigMap", "name": "settings", "namespace": NS}
-    result, _ = run(play(tmp_path, "remove", absent=[gone, manifests("blue")[2]], read=[
+    result = run(play(tmp_path, "remove", absent=[gone, manifests("blue")[2]], read=[
         {"api_version": "v1", "kind": "Node", "label_selector": "!node-role.kubernetes.io/control-plane"},
-        {"api_version": "v1", "kind": "ConfigMap", "namespace": NS, "name": "settings"}]))
+        {"api_version": "v1", "kind": "ConfigMap", "namespace": NS, "name": "settings"}]))[0]
     assert [r["action"] for r in result["results"]] == ["delete", "delete"]
     workers = sorted(n["metadata"]["name"] for n in result["read"][0])
     assert workers == ["%s-worker" % CLUSTER, "%s-worker2" % CLUSTER]
     assert result["read"][1] == []  # read after the writes: the deleted ConfigMap is gone
-    again, _ = run(play(tmp_path, "remove-again", absent=[gone]))
+    again = run(play(tmp_path, "remove-again", absent=[gone]))[0]
     assert not again["changed"] and again["results"][0]["action"] == "absent"
 
 

@@ -144,6 +144,7 @@ def test_worker_ip_is_not_in_the_apiserver_certificate(lab, apiserver_nodeport):
     for c in lab.clusters.values():
         port = apiserver_nodeport[c.name]
         worker = c.worker_ips[0]
+
         def open_port(worker=worker, port=port, ca_file=c.ca_file):
             try:
                 return _get_version(worker, port, ca_file, "kubernetes")
