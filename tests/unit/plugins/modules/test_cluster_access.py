@@ -84,6 +84,9 @@ ENTRIES = {
     "kosmos_link": {"group": "net-b", "host": "cluster01", "members": [{"name": "cluster01", "cluster_link_options": {}}]},
     "kosmos_link_info": {"group": "net-b", "host": "cluster01",
                          "members": [{"name": "cluster01", "cluster_link_options": {}}]},
+    "cluster_objects": {"cluster": "cluster01", "read": [{"api_version": "v1", "kind": "Node"}]},
+    "helm_releases": {"cluster": "cluster01", "releases": [{"name": "istiod", "namespace": "istio-system",
+                                                           "chart_ref": "istiod"}]},
 }
 
 
