@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _objects
 
 SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "kube-system",
@@ -79,3 +81,35 @@ def test_what_counts_as_ready_for_each_kind_waited_for():
     assert _objects.not_ready(dict(crd, status={})) == "not Established"
     assert _objects.not_ready(None) == "not found"
     assert _objects.not_ready({"kind": "ConfigMap", "metadata": {"generation": 5}}) is None
+
+
+class Rollout:
+    """A cluster whose Deployment becomes available at the third read."""
+
+    name = "cluster01"
+
+    def __init__(self, ready_at=3):
+        self.reads, self.ready_at = 0, ready_at
+
+    def get(self, ref):
+        self.reads += 1
+        available = self.reads >= self.ready_at
+        return {"kind": ref["kind"], "metadata": {"generation": 1}, "spec": {"replicas": 1},
+                "status": {"observedGeneration": 1, "updatedReplicas": 1, "availableReplicas": int(available),
+                           "conditions": [{"type": "Available", "status": str(available)}]}}
+
+
+DEPLOYMENT = {"api_version": "apps/v1", "kind": "Deployment", "namespace": "kube-system", "name": "cilium-operator"}
+
+
+def test_a_wait_returns_once_ready_and_a_timeout_names_what_is_not_and_why():
+    clock = iter(range(0, 1000, 2))
+    cluster = Rollout()
+    _objects.wait(cluster, [DEPLOYMENT], 60, clock=lambda: next(clock), sleep=lambda _s: None)
+    assert cluster.reads == 3
+    never = Rollout(ready_at=99)
+    clock = iter(range(0, 1000, 2))
+    with pytest.raises(_objects.ClusterError) as err:
+        _objects.wait(never, [DEPLOYMENT], 10, clock=lambda: next(clock), sleep=lambda _s: None)
+    assert str(err.value) == ("cluster cluster01: not ready after 10s: Deployment kube-system/cilium-operator "
+                              "(0 of 1 replicas updated and available)")
