@@ -112,6 +112,21 @@ def plan(spec: t.Mapping[str, t.Any], observed: t.Optional[t.Mapping[str, t.Any]
     return ("upgrade" if reasons else "unchanged"), reasons
 
 
+def access_arguments(kubeconfig: t.Any, context: t.Optional[str], workdir: str) -> t.List[str]:
+    """--kubeconfig / --kube-context for helm; a kubeconfig given as content goes to a 0600 file in ``workdir``."""
+    args: t.List[str] = []
+    if isinstance(kubeconfig, dict):
+        path = os.path.join(workdir, "kubeconfig")
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+            json.dump(kubeconfig, handle)
+        kubeconfig = path
+    if kubeconfig:
+        args += ["--kubeconfig", os.path.expanduser(str(kubeconfig))]
+    if context:
+        args += ["--kube-context", context]
+    return args
+
+
 def upgrade_command(binary: str, spec: t.Mapping[str, t.Any], values_file: str,
                     access: t.Sequence[str]) -> t.List[str]:
     command = [binary, "upgrade", "--install", spec["name"], spec["chart_ref"], "--namespace", spec["namespace"],

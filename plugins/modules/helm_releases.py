@@ -134,23 +134,6 @@ RELEASE = dict(
     show_values=dict(type="bool", default=True))
 
 
-def helm_access(params, workdir):
-    """--kubeconfig / --kube-context for helm; a kubeconfig given as content goes to a 0600 file."""
-    kubeconfig = params["kubeconfig"] or env_fallback_value("K8S_AUTH_KUBECONFIG")
-    context = params["context"] or env_fallback_value("K8S_AUTH_CONTEXT")
-    args = []
-    if isinstance(kubeconfig, dict):
-        path = os.path.join(workdir, "kubeconfig")
-        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
-            json.dump(kubeconfig, handle)
-        kubeconfig = path
-    if kubeconfig:
-        args += ["--kubeconfig", os.path.expanduser(str(kubeconfig))]
-    if context:
-        args += ["--kube-context", context]
-    return args
-
-
 def main() -> None:
     module = cluster_module(dict(
         cluster=dict(type="str", default="this cluster"),
@@ -166,7 +149,8 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="helm-releases-")
     try:
         cluster = objects.Objects(name, params["kubeconfig"], params["context"])
-        access = helm_access(params, workdir)
+        access = helm.access_arguments(params["kubeconfig"] or env_fallback_value("K8S_AUTH_KUBECONFIG"),
+                                       params["context"] or env_fallback_value("K8S_AUTH_CONTEXT"), workdir)
         for spec in params["releases"]:
             secrets = cluster.list({"api_version": "v1", "kind": "Secret", "namespace": spec["namespace"],
                                     "label_selector": "owner=helm,name=%s" % spec["name"]})

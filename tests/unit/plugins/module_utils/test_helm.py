@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 
 import pytest
 
@@ -73,3 +74,11 @@ def test_a_repository_chart_is_upgraded_to_the_pinned_version():
     assert command[command.index("--version") + 1] == "1.30.3"
     assert command[command.index("--repo") + 1] == SPEC["chart_repo_url"]
     assert "--wait" in command and command[command.index("--timeout") + 1] == "5m0s"
+
+
+def test_a_kubeconfig_given_as_content_reaches_helm_as_a_file_only_its_owner_reads(tmp_path):
+    args = _helm.access_arguments({"apiVersion": "v1", "kind": "Config"}, "ctx", str(tmp_path))
+    path = args[args.index("--kubeconfig") + 1]
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600" and json.loads(open(path, encoding="utf-8").read())["kind"] == "Config"
+    assert args[-2:] == ["--kube-context", "ctx"]
+    assert _helm.access_arguments(None, None, str(tmp_path)) == []
