@@ -499,6 +499,19 @@ def apiserver_pod_ready(api: Api, c: dict, timeout: float, nudge_after: float = 
     raise RuntimeError(f"{c['name']}: kube-apiserver Pod not Ready after {timeout:.0f}s")
 
 
+def wait_configmap(api: Api, namespace: str, name: str, timeout: float, cluster: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            api.call("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+            return
+        except urllib.error.HTTPError as e:
+            if e.code != 404:
+                raise
+        time.sleep(0.5)
+    raise RuntimeError(f"{cluster}: ConfigMap {namespace}/{name} not published after {timeout:.0f}s")
+
+
 def wait_nodes_ready(api: Api, c: dict, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     want = {n["name"] for n in c["nodes"]}
@@ -618,6 +631,9 @@ def cmd_up(args) -> int:
             # After the nodes are Ready, kwok knows them and takes the Pod's first event.
             register_apiserver_pod(api, c, versions["K8S_VERSION"])
             apiserver_pod_ready(api, c, 60)
+            # As on a running cluster: the controller manager has published the cluster CA that
+            # Pods (and the apiserver_nodeport role) read from kube-system.
+            wait_configmap(api, "kube-system", "kube-root-ca.crt", 60, c["name"])
             log(f"{c['name']}: up at https://{c['apiserver_ip']}:6443 ({time.monotonic() - t0:.0f}s)")
         except Exception as e:  # noqa: BLE001 - collected and reported below
             errors.append(f"{c['name']}: {e}")

@@ -13,7 +13,8 @@ DOCUMENTATION = r"""
 name: module_calls
 type: aggregate
 short_description: count module runs per host (benchmark aid)
-description: Writes {host: count} of task results whose action runs a module to the file named by MODULE_CALLS_FILE.
+description:
+  - Writes, per host, how many task results ran a module, as JSON to the file named by MODULE_CALLS_FILE.
 requirements: [enable in configuration]
 """
 
