@@ -75,7 +75,7 @@ demo: setup lab-up ## bring the lab up, run site.yml on it, then print the repor
 validate-example: setup ## validate the example inventory and print the report (no cluster needed)
 	$(BIN)/ansible-playbook -i inventories/example playbooks/validate.yml
 
-bench: setup lab-up ## benchmarks that print figures (validation, Cilium meshes, site.yml on 2-4 clusters)
+bench: setup lab-up ## benchmarks that print figures (validation, Cilium meshes, site.yml on 2, 4 and 8 clusters)
 	$(PY) tools/bench/bench_validate.py
 	$(PY) tools/bench/bench_cilium.py
 	$(PY) tools/bench/bench_site.py
