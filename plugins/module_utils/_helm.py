@@ -112,14 +112,18 @@ def plan(spec: t.Mapping[str, t.Any], observed: t.Optional[t.Mapping[str, t.Any]
     return ("upgrade" if reasons else "unchanged"), reasons
 
 
+def write_private(path: str, data: t.Any) -> str:
+    """``data`` as JSON in a file only its owner reads (a kubeconfig, values with keys); returns ``path``."""
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        json.dump(data, handle)
+    return path
+
+
 def access_arguments(kubeconfig: t.Any, context: t.Optional[str], workdir: str) -> t.List[str]:
     """--kubeconfig / --kube-context for helm; a kubeconfig given as content goes to a 0600 file in ``workdir``."""
     args: t.List[str] = []
     if isinstance(kubeconfig, dict):
-        path = os.path.join(workdir, "kubeconfig")
-        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
-            json.dump(kubeconfig, handle)
-        kubeconfig = path
+        kubeconfig = write_private(os.path.join(workdir, "kubeconfig"), kubeconfig)
     if kubeconfig:
         args += ["--kubeconfig", os.path.expanduser(str(kubeconfig))]
     if context:

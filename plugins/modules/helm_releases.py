@@ -115,7 +115,6 @@ results:
   sample: [{name: istiod, namespace: istio-system, action: upgrade, reasons: [values], revision: 3}]
 """
 
-import json  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
@@ -167,9 +166,8 @@ def main() -> None:
                 if action == "uninstall":
                     command = helm.uninstall_command(params["binary_path"], spec, access)
                 else:
-                    values_file = os.path.join(workdir, "values-%s.json" % spec["name"])
-                    with os.fdopen(os.open(values_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
-                        json.dump(spec["values"], handle)
+                    values_file = helm.write_private(os.path.join(workdir, "values-%s.json" % spec["name"]),
+                                                     spec["values"])
                     command = helm.upgrade_command(params["binary_path"], spec, values_file, access)
                 rc, out, err = module.run_command(command)
                 if rc != 0:
