@@ -79,9 +79,14 @@ def local_chart(chart_ref: str) -> t.Optional[t.Tuple[str, str]]:
     return name, version
 
 
+def spec_local_chart(spec: t.Mapping[str, t.Any]) -> t.Optional[t.Tuple[str, str]]:
+    """(name, version) when the spec's chart is a directory on the controller: no repository URL and a Chart.yaml."""
+    return None if spec.get("chart_repo_url") else local_chart(spec["chart_ref"])
+
+
 def chart_identity(spec: t.Mapping[str, t.Any]) -> t.Tuple[str, t.Optional[str]]:
     """(chart name, version) the release must run; the version is None when the spec pins none."""
-    local = local_chart(spec["chart_ref"]) if not spec.get("chart_repo_url") else None
+    local = spec_local_chart(spec)
     if local:
         return local
     name = spec["chart_ref"].rstrip("/").rsplit("/", 1)[-1]
@@ -137,7 +142,8 @@ def upgrade_command(binary: str, spec: t.Mapping[str, t.Any], values_file: str,
                "--values", values_file, "--reset-values", *access]
     if spec.get("chart_repo_url"):
         command += ["--repo", spec["chart_repo_url"]]
-    if spec.get("chart_version") and not local_chart(spec["chart_ref"]):
+    # A directory's version is its Chart.yaml's; a repository chart named like a local directory still gets one.
+    if spec.get("chart_version") and not spec_local_chart(spec):
         command += ["--version", spec["chart_version"]]
     if spec.get("create_namespace"):
         command.append("--create-namespace")

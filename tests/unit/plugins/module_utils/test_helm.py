@@ -82,3 +82,12 @@ def test_a_kubeconfig_given_as_content_reaches_helm_as_a_file_only_its_owner_rea
     assert oct(os.stat(path).st_mode & 0o777) == "0o600" and json.loads(open(path, encoding="utf-8").read())["kind"] == "Config"
     assert args[-2:] == ["--kube-context", "ctx"]
     assert _helm.access_arguments(None, None, str(tmp_path)) == []
+
+
+def test_a_repository_chart_named_like_a_local_directory_is_still_pinned(tmp_path, monkeypatch):
+    (tmp_path / "istiod").mkdir()
+    (tmp_path / "istiod" / "Chart.yaml").write_text("name: istiod\nversion: 0.0.1\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    command = _helm.upgrade_command("helm", SPEC, "/tmp/v.json", [])
+    assert command[command.index("--version") + 1] == "1.30.3"
+    assert _helm.chart_identity(SPEC) == ("istiod", "1.30.3")
