@@ -158,10 +158,12 @@ def main() -> None:
     ), entries=())
     params = module.params
     for index, manifest in enumerate(params["present"]):
-        missing = [key for key in ("apiVersion", "kind") if not manifest.get(key)]
-        if missing or not (manifest.get("metadata") or {}).get("name"):
+        ref = objects.reference(manifest)
+        missing = [field for field, key in (("apiVersion", "api_version"), ("kind", "kind"), ("metadata.name", "name"))
+                   if not ref[key]]
+        if missing:
             module.fail_json(msg="present[%d] needs apiVersion, kind and metadata.name (missing: %s)"
-                             % (index, ", ".join(missing + ["metadata.name"] * (not (manifest.get("metadata") or {}).get("name")))))
+                             % (index, ", ".join(missing)))
     refs = {}
     for option in ("absent", "wait"):
         refs[option] = [objects.reference(entry) if "apiVersion" in entry else entry for entry in params[option]]
