@@ -23,19 +23,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import time
 import typing as t
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
-    ApiException, ClusterError, _short, api_client, describe_api_exception)
-
-try:
-    from kubernetes.dynamic import DynamicClient
-    from kubernetes.dynamic.exceptions import ResourceNotFoundError
-except ImportError:  # pragma: no cover - the module reports the missing library before this is used
-    DynamicClient = None  # type: ignore[assignment,misc]
-    ResourceNotFoundError = Exception  # type: ignore[assignment,misc]
+from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError
+from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import ApiError, connect, describe_error
 
 FIELD_MANAGER = "multicloud.interconnect"
 # What the API server sets on every object; never part of a comparison or a diff.
@@ -151,69 +143,50 @@ def not_ready(obj: t.Optional[t.Mapping[str, t.Any]]) -> t.Optional[str]:
 # ---- the cluster ---------------------------------------------------------------------------------
 
 class Objects:
-    """One cluster's API through the dynamic client (one discovery per call, cached on disk)."""
+    """One cluster's API: objects by reference, the kinds' resources found by discovery (see _kube_api)."""
 
-    def __init__(self, name: str, kubeconfig: t.Any = None, context: t.Optional[str] = None) -> None:
+    def __init__(self, name: str, kubeconfig: t.Any = None, context: t.Optional[str] = None,
+                 library: bool = False) -> None:
         self.name = name
-        api = api_client(name, kubeconfig, context)
-        try:
-            self.dynamic = DynamicClient(api)
-        except Exception as err:  # discovery failures surface here: unreachable, unauthorised ...
-            raise ClusterError(name, "API server unreachable or refused discovery: %s" % _short(err)) from err
-
-    def resource(self, api_version: str, kind: str) -> t.Any:
-        try:
-            return self.dynamic.resources.get(api_version=api_version, kind=kind)
-        except ResourceNotFoundError as err:
-            raise ClusterError(self.name, "the API has no %s %s (is its CRD installed?)" % (api_version, kind)) from err
+        self.api = connect(name, kubeconfig, context, library)
 
     def serves(self, ref: t.Mapping[str, t.Any]) -> bool:
-        try:
-            self.dynamic.resources.get(api_version=ref["api_version"], kind=ref["kind"])
-        except ResourceNotFoundError:
-            return False
-        return True
+        return self.api.resource(ref["api_version"], ref["kind"]) is not None
 
-    def _call(self, what: str, call: t.Callable[[], t.Any]) -> t.Any:
+    def _call(self, what: str, method: str, ref: t.Mapping[str, t.Any], name: bool = True, **kwargs: t.Any) -> t.Any:
+        path = self.api.path(ref["api_version"], ref["kind"], ref.get("namespace"), ref.get("name") if name else None)
         try:
-            return call()
-        except ApiException as err:
-            raise ClusterError(self.name, "%s: %s" % (what, describe_api_exception(err)),
-                               getattr(err, "status", None)) from err
+            return self.api.request(what, method, path, **kwargs)
+        except ApiError as err:
+            raise ClusterError(self.name, "%s: %s" % (what, describe_error(err)), err.status) from err
 
     def get(self, ref: t.Mapping[str, t.Any]) -> t.Optional[dict]:
-        resource = self.resource(ref["api_version"], ref["kind"])
         try:
-            found = resource.get(name=ref["name"], namespace=ref.get("namespace") if resource.namespaced else None)
-        except ApiException as err:
-            if getattr(err, "status", None) == 404:
+            return self._call("reading %s" % describe(ref), "GET", ref)
+        except ClusterError as err:
+            if err.status == 404:
                 return None
-            raise ClusterError(self.name, "reading %s: %s" % (describe(ref), describe_api_exception(err))) from err
-        return found.to_dict()
+            raise
 
     def list(self, query: t.Mapping[str, t.Any]) -> t.List[dict]:
-        resource = self.resource(query["api_version"], query["kind"])
-        namespace = query.get("namespace") if resource.namespaced else None
-        found = self._call("listing %s" % query["kind"], lambda: resource.get(
-            namespace=namespace, label_selector=query.get("label_selector") or None))
-        return [item.to_dict() for item in found.items]
+        selector = [("labelSelector", query["label_selector"])] if query.get("label_selector") else []
+        found = self._call("listing %s" % query["kind"], "GET", query, name=False, query=selector)
+        # A list's items carry no apiVersion and kind; the objects read one by one do.
+        return [dict(item, apiVersion=query["api_version"], kind=query["kind"]) for item in found.get("items") or []]
 
     def apply(self, desired: t.Mapping[str, t.Any], dry_run: bool) -> dict:
         ref = reference(desired)
-        resource = self.resource(ref["api_version"], ref["kind"])
-        # A JSON string: the YAML content type of server-side apply takes it in every version of the library.
-        return self._call("applying %s" % describe(ref), lambda: self.dynamic.server_side_apply(
-            resource, body=json.dumps(desired), name=ref["name"],
-            namespace=ref.get("namespace") if resource.namespaced else None, field_manager=FIELD_MANAGER,
-            force_conflicts=True, dry_run="All" if dry_run else None).to_dict())
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true")] + ([("dryRun", "All")] if dry_run else [])
+        # JSON is YAML: the apply content type takes it as it is.
+        return self._call("applying %s" % describe(ref), "PATCH", ref, query=query, body=dict(desired),
+                          content_type="application/apply-patch+yaml")
 
     def delete(self, ref: t.Mapping[str, t.Any]) -> None:
-        resource = self.resource(ref["api_version"], ref["kind"])
         try:
-            resource.delete(name=ref["name"], namespace=ref.get("namespace") if resource.namespaced else None)
-        except ApiException as err:
-            if getattr(err, "status", None) != 404:
-                raise ClusterError(self.name, "deleting %s: %s" % (describe(ref), describe_api_exception(err))) from err
+            self._call("deleting %s" % describe(ref), "DELETE", ref)
+        except ClusterError as err:
+            if err.status != 404:
+                raise
 
 
 # ---- one call: observe, compare, apply -----------------------------------------------------------
