@@ -13,7 +13,7 @@ import copy
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import GATEWAY_PORT, NETWORK_LABEL, parse_mesh_networks
+from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import GATEWAY_PORT, NETWORK_LABEL
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_rules import disable_problems
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_hostvars
 
@@ -62,23 +62,20 @@ def _merge(base, override):
     return merged
 
 
-def istio_istiod_values(extra, cluster_name, network, mesh_id, mesh_configmaps=None, mesh_networks=None):
+def istio_istiod_values(extra, cluster_name, network, mesh_id, mesh_networks=None):
     """istiod values: ``extra`` with the mesh identity on top.
 
-    ``mesh_networks`` is the interconnect module's plan for this cluster; without one, the release
-    keeps what it renders now (``mesh_configmaps``: the k8s_info result list of the mesh ConfigMap),
+    ``mesh_networks`` is the interconnect module's plan for this cluster. Without one, meshNetworks
+    is empty here and the role keeps what the running release has (helm_releases ``keep_values``),
     so an upgrade of the chart keeps the joined networks instead of resetting them. The release is
-    the only writer of that ConfigMap.
+    the only writer of the mesh ConfigMap.
     """
+    networks = {}
     if mesh_networks is not None:
         if not isinstance(mesh_networks, dict):
             raise AnsibleFilterError("istio_istiod_values: istio_mesh_networks must be a mapping of networks, got %r"
                                      % (mesh_networks,))
         networks = copy.deepcopy(mesh_networks)
-    else:
-        networks = {}
-        for item in mesh_configmaps or []:
-            networks = parse_mesh_networks(((item or {}).get("data") or {}).get("meshNetworks"))
     own = {"global": {"meshID": mesh_id, "multiCluster": {"clusterName": cluster_name}, "network": network,
                       "meshNetworks": networks}}
     return _merge(extra, own)

@@ -17,6 +17,7 @@ changes nothing starts no helm process.
 from __future__ import annotations
 
 import base64
+import copy
 import gzip
 import json
 import os
@@ -91,6 +92,26 @@ def chart_identity(spec: t.Mapping[str, t.Any]) -> t.Tuple[str, t.Optional[str]]
         return local
     name = spec["chart_ref"].rstrip("/").rsplit("/", 1)[-1]
     return name, spec.get("chart_version") or None
+
+
+def with_kept_values(values: t.Mapping[str, t.Any], observed: t.Optional[t.Mapping[str, t.Any]],
+                     paths: t.Iterable[str]) -> t.Dict[str, t.Any]:
+    """``values`` with the value at each dotted path taken from the running release, where it has one."""
+    result = copy.deepcopy(dict(values or {}))
+    for path in paths:
+        keys = path.split(".")
+        source: t.Any = (observed or {}).get("values") or {}
+        for key in keys:
+            source = source.get(key) if isinstance(source, dict) else None
+        if source is None:
+            continue
+        target = result
+        for key in keys[:-1]:
+            if not isinstance(target.get(key), dict):
+                target[key] = {}
+            target = target[key]
+        target[keys[-1]] = copy.deepcopy(source)
+    return result
 
 
 def plan(spec: t.Mapping[str, t.Any], observed: t.Optional[t.Mapping[str, t.Any]], cluster: str) -> t.Tuple[str, t.List[str]]:

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import json
+import os
+import tempfile
 import typing as t
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import (
@@ -353,3 +356,32 @@ def render_svg(status: t.Mapping[str, t.Any], note: str = "") -> str:
     out.append('<text x="%d" y="%d" font-size="11" fill="#666">%s</text>' % (pad, height - 16, esc(legend.strip())))
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+# ---- the files of the report -----------------------------------------------------------------------
+
+def report_files(status: t.Mapping[str, t.Any], svg: str) -> t.Dict[str, str]:
+    return {"status.json": json.dumps(status, indent=4, sort_keys=True) + "\n", "topology.svg": svg}
+
+
+def write_files(directory: str, files: t.Mapping[str, str], check_mode: bool) -> t.List[str]:
+    """The paths whose content differs, written (not in check mode) through a temporary file, mode 0644."""
+    written = []
+    for name, content in sorted(files.items()):
+        path = os.path.join(directory, name)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                if handle.read() == content:
+                    continue
+        except OSError:
+            pass
+        written.append(path)
+        if check_mode:
+            continue
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix="." + name)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    return written

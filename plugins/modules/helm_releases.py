@@ -14,7 +14,11 @@ description:
     and compares the chart, its version and the values it runs with the ones asked for. Only a release that differs
     (or is missing, or not C(deployed)) is installed or upgraded, with C(helm upgrade --install --reset-values) and
     the values in a file readable by the owner only; releases are handled in the order given.
-  - A run in which nothing differs starts no helm process; the istio role keeps istio-base and istiod with one call.
+  - A run in which nothing differs starts no helm process; the istio role keeps its namespace, the Secret C(cacerts),
+    istio-base and istiod with one call.
+  - O(objects) are kept first, as M(multicloud.interconnect.cluster_objects) keeps them (compared, then server-side
+    apply of what differs). They are what the releases need before they start, or what needs the CRDs of an earlier
+    call.
   - In check mode helm never runs; the result and the diff say what would be installed, upgraded or removed.
   - A release in the middle of another Helm operation (C(pending-*)) is refused, naming it and how to recover.
 author:
@@ -81,6 +85,23 @@ options:
         description: Show the values in the diff; turn off for values with secrets (the task sets C(no_log) then too).
         type: bool
         default: true
+      keep_values:
+        description:
+          - Dotted paths of values (as C(global.meshNetworks)) taken from the running release when it has them,
+            instead of from O(releases[].values). Settings another stage owns, which a re-run of this one keeps.
+        type: list
+        elements: str
+        default: []
+  objects:
+    description:
+      - Manifests kept before the releases, in this order (see the description); a Secret's values go in O(secret_data).
+    type: list
+    elements: dict
+    default: []
+  secret_data:
+    description: The C(data) of Secrets of O(objects), keyed C(namespace/name); never shown, digests in the diff.
+    type: dict
+    default: {}
 attributes:
   check_mode:
     support: full
@@ -107,6 +128,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+objects:
+  description: One entry per object of O(objects), as M(multicloud.interconnect.cluster_objects) returns them.
+  returned: always
+  type: list
+  elements: dict
 results:
   description: One entry per release with what was (or would be) done and why.
   returned: always
@@ -130,7 +156,7 @@ RELEASE = dict(
     chart_repo_url=dict(type="str", default=""), chart_version=dict(type="str", default=""),
     values=dict(type="dict", default={}), create_namespace=dict(type="bool", default=False),
     wait=dict(type="bool", default=False), timeout=dict(type="str", default="5m0s"),
-    show_values=dict(type="bool", default=True))
+    show_values=dict(type="bool", default=True), keep_values=dict(type="list", elements="str", default=[]))
 
 
 def main() -> None:
@@ -138,22 +164,30 @@ def main() -> None:
         cluster=dict(type="str", default="this cluster"),
         binary_path=dict(type="path", default="helm"),
         releases=dict(type="list", elements="dict", required=True, options=RELEASE),
+        objects=dict(type="list", elements="dict", default=[]),
+        secret_data=dict(type="dict", default={}, no_log=True),
     ), entries=())
     params = module.params
     name = params["cluster"]
     for spec in params["releases"]:
         if spec["state"] == "present" and not spec["chart_ref"]:
             module.fail_json(msg="cluster %s: release %s needs chart_ref" % (name, spec["name"]))
-    results, before, after = [], {}, {}
+    results, before, after, kept = [], {}, {}, {"results": []}
     workdir = tempfile.mkdtemp(prefix="helm-releases-")
     try:
         cluster = objects.Objects(name, params["kubeconfig"], params["context"])
         access = helm.access_arguments(params["kubeconfig"] or env_fallback_value("K8S_AUTH_KUBECONFIG"),
                                        params["context"] or env_fallback_value("K8S_AUTH_CONTEXT"), workdir)
+        if params["objects"]:
+            kept = objects.run(cluster, objects.with_secret_data(params["objects"], params["secret_data"]), [], [],
+                               module.check_mode)
+            before.update(kept["diff"]["before"])
+            after.update(kept["diff"]["after"])
         for spec in params["releases"]:
             secrets = cluster.list({"api_version": "v1", "kind": "Secret", "namespace": spec["namespace"],
                                     "label_selector": "owner=helm,name=%s" % spec["name"]})
             observed = helm.observed_release(secrets)
+            spec["values"] = helm.with_kept_values(spec["values"], observed, spec["keep_values"])
             action, reasons = helm.plan(spec, observed, name)
             entry = {"name": spec["name"], "namespace": spec["namespace"], "action": action, "reasons": reasons,
                      "revision": observed["revision"] if observed else None}
@@ -176,10 +210,11 @@ def main() -> None:
                                      results=results)
             results.append(entry)
     except (ClusterError, helm.HelmError) as err:
-        module.fail_json(msg=str(err), results=results)
+        module.fail_json(msg=str(err), results=results, objects=kept["results"])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    result = {"changed": any(r["action"] not in ("unchanged", "absent") for r in results), "results": results}
+    result = {"changed": kept.get("changed", False) or any(r["action"] not in ("unchanged", "absent") for r in results),
+              "results": results, "objects": kept["results"]}
     if module._diff:  # pylint: disable=protected-access
         result["diff"] = {"before": before, "after": after}
     module.exit_json(**result)

@@ -17,7 +17,7 @@ description:
     secrets expected, present, missing and stale, east-west gateway addresses, and the drift found."
   - Returns the report as data, as lines for a terminal, and as an SVG picture (groups as boxes, clusters inside,
     links labelled with technique and status).
-  - Reads only; an unreachable cluster is reported, not fatal, so the report shows it.
+  - Reads only from the clusters; an unreachable cluster is reported, not fatal, so the report shows it.
 author:
   - multicloud.interconnect maintainers (@multicloud)
 extends_documentation_fragment:
@@ -52,6 +52,12 @@ options:
     description: Seconds to wait for each API request.
     type: int
     default: 10
+  output_dir:
+    description:
+      - Directory to write the report to, as C(status.json) and C(topology.svg) (created when missing, files mode
+        0644). A file is rewritten only when its content differs, which is then the module's only change.
+      - Without it, nothing is written; the report is in the result either way.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -77,7 +83,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 status:
-  description: The report as data, also written as JSON by C(playbooks/status.yml).
+  description: The report as data, also written as JSON to O(output_dir).
   returned: always
   type: dict
   contains:
@@ -117,13 +123,19 @@ svg:
   description: The picture, an SVG document.
   returned: always
   type: str
+written:
+  description: Files of O(output_dir) written by this run (in check mode, those that would be).
+  returned: always
+  type: list
+  elements: str
 """
 
 import traceback
 
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import cluster_module
-from ansible_collections.multicloud.interconnect.plugins.module_utils._status import build_status, render_svg, render_table
+from ansible_collections.multicloud.interconnect.plugins.module_utils._status import (
+    build_status, render_svg, render_table, report_files, write_files)
 from ansible_collections.multicloud.interconnect.plugins.module_utils._status_k8s import observe
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_inventory
 
@@ -137,6 +149,7 @@ def main():
         cilium_namespace=dict(type="str", default="kube-system"),
         drawing_note=dict(type="str", default=""),
         timeout=dict(type="int", default=10),
+        output_dir=dict(type="path"),
     ), kubeconfig_key="cluster_kubeconfig", context_key="cluster_context")
     topology = topology_from_inventory(module.params["clusters"], module.params["interconnect_groups"])
     try:
@@ -144,8 +157,15 @@ def main():
     except Exception as err:  # pragma: no cover - a bug, shown with its trace
         module.fail_json(msg="status failed: %s" % err, exception=traceback.format_exc())
     status = build_status(topology, observed)
-    module.exit_json(changed=False, status=status, healthy=status["healthy"], table=render_table(status),
-                     svg=render_svg(status, module.params["drawing_note"]))
+    svg = render_svg(status, module.params["drawing_note"])
+    written = []
+    if module.params["output_dir"]:
+        try:
+            written = write_files(module.params["output_dir"], report_files(status, svg), module.check_mode)
+        except OSError as err:
+            module.fail_json(msg="cannot write the report to %s: %s" % (module.params["output_dir"], err))
+    module.exit_json(changed=bool(written), status=status, healthy=status["healthy"], table=render_table(status),
+                     svg=svg, written=written)
 
 
 if __name__ == "__main__":

@@ -29,29 +29,27 @@ def test_interconnect_clusters_maps_inventory_and_apiserver_facts():
     }
 
 
-def test_istiod_values_keep_live_mesh_networks_and_let_the_role_win():
-    live = [{"data": {"meshNetworks": "networks:\n  net-b:\n    gateways:\n    - {address: 1.2.3.4, port: 15443}\n"}}]
+def test_istiod_values_let_the_role_win():
     values = FILTERS["istio_istiod_values"](
         {"global": {"network": "wrong", "configValidation": False}, "pilot": {"env": {"A": "1"}}},
-        "cluster01", "net-a", "mesh1", live)
+        "cluster01", "net-a", "mesh1")
     assert values["global"]["network"] == "net-a"
     assert values["global"]["configValidation"] is False
     assert values["global"]["multiCluster"] == {"clusterName": "cluster01"}
     assert values["global"]["meshID"] == "mesh1"
-    assert values["global"]["meshNetworks"] == {"net-b": {"gateways": [{"address": "1.2.3.4", "port": 15443}]}}
+    # Without a plan the role keeps the running release's meshNetworks (helm_releases keep_values).
+    assert values["global"]["meshNetworks"] == {}
     assert values["pilot"] == {"env": {"A": "1"}}
-    assert FILTERS["istio_istiod_values"]({}, "c", "n", "m", [])["global"]["meshNetworks"] == {}
 
 
-def test_istiod_values_take_the_planned_mesh_networks_over_what_the_release_renders():
-    live = [{"data": {"meshNetworks": "networks:\n  net-b:\n    gateways:\n    - {address: 1.2.3.4, port: 15443}\n"}}]
+def test_istiod_values_take_the_planned_mesh_networks():
     planned = {"net-a": {"endpoints": [{"fromRegistry": "cluster01"}], "gateways": [{"address": "5.6.7.8", "port": 31443}]}}
-    values = FILTERS["istio_istiod_values"]({}, "cluster01", "net-a", "mesh1", live, planned)
+    values = FILTERS["istio_istiod_values"]({}, "cluster01", "net-a", "mesh1", planned)
     assert values["global"]["meshNetworks"] == planned
     # An empty plan (the cluster left the interconnect) empties them; it is not "keep".
-    assert FILTERS["istio_istiod_values"]({}, "cluster01", "net-a", "mesh1", live, {})["global"]["meshNetworks"] == {}
+    assert FILTERS["istio_istiod_values"]({}, "cluster01", "net-a", "mesh1", {})["global"]["meshNetworks"] == {}
     with pytest.raises(AnsibleFilterError, match="istio_mesh_networks"):
-        FILTERS["istio_istiod_values"]({}, "cluster01", "net-a", "mesh1", live, ["net-a"])
+        FILTERS["istio_istiod_values"]({}, "cluster01", "net-a", "mesh1", ["net-a"])
 
 
 def test_gateway_values_follow_the_inventory():

@@ -91,3 +91,16 @@ def test_a_repository_chart_named_like_a_local_directory_is_still_pinned(tmp_pat
     command = _helm.upgrade_command("helm", SPEC, "/tmp/v.json", [])
     assert command[command.index("--version") + 1] == "1.30.3"
     assert _helm.chart_identity(SPEC) == ("istiod", "1.30.3")
+
+
+def test_kept_values_come_from_the_running_release_when_it_has_them():
+    running = {"values": {"global": {"meshNetworks": {"net-b": {"endpoints": [{"fromRegistry": "cluster03"}]}},
+                                     "network": "old"}}}
+    asked = {"global": {"meshNetworks": {}, "network": "net-a"}, "pilot": {"env": {"A": "1"}}}
+    kept = _helm.with_kept_values(asked, running, ["global.meshNetworks", "pilot.absent"])
+    assert kept == {"global": {"meshNetworks": {"net-b": {"endpoints": [{"fromRegistry": "cluster03"}]}},
+                               "network": "net-a"}, "pilot": {"env": {"A": "1"}}}
+    assert asked["global"]["meshNetworks"] == {}  # the values given are not changed in place
+    # A first install has nothing to keep; a path through a value that is not a mapping is created.
+    assert _helm.with_kept_values(asked, None, ["global.meshNetworks"]) == asked
+    assert _helm.with_kept_values({"global": "x"}, running, ["global.network"]) == {"global": {"network": "old"}}

@@ -57,12 +57,12 @@ def test_kubeconfig_files_merge_as_kubectl_merges_them(tmp_path, monkeypatch):
 def test_relative_paths_are_relative_to_the_kubeconfig_file(tmp_path, monkeypatch):
     (tmp_path / "certs").mkdir()
     (tmp_path / "certs" / "token").write_text("from-file\n", encoding="utf-8")
-    path = write(tmp_path / "config", config("one", cluster={"server": "https://10.0.0.1:6443",
-                                                              "certificate-authority": "certs/ca.pem"},
-                                             user={"tokenFile": "certs/token", "client-certificate": "certs/c.pem",
-                                                   "client-key": "/abs/k.pem"}))
+    cluster = {"server": "https://10.0.0.1:6443", "certificate-authority": "certs/ca.pem"}
+    user = {"tokenFile": "certs/token", "client-certificate": "certs/c.pem", "client-key": "/abs/k.pem"}
+    path = write(tmp_path / "config", config("one", cluster=cluster, user=user))
     monkeypatch.chdir("/")
-    merged, origin, _ = _kube_api.load_kubeconfig(path)
+    merged, origin, source = _kube_api.load_kubeconfig(path)
+    assert source == path
     access = _kube_api.Access(merged, None, origin)
     assert access.ca() == (str(tmp_path / "certs" / "ca.pem"), None)
     assert access.credentials() == {"token": "from-file", "cert_file": str(tmp_path / "certs" / "c.pem"),

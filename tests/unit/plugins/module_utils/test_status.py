@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
+from ansible_collections.multicloud.interconnect.plugins.module_utils import _status
 from ansible_collections.multicloud.interconnect.plugins.module_utils._status import (
     Observed,
     build_status,
@@ -147,3 +149,17 @@ def test_table_and_svg_render_every_cluster_and_group():
     text = " ".join(node.text or "" for node in root.iter("{http://www.w3.org/2000/svg}text"))
     for name in ("net-a", "net-b", "cluster01", "cluster04", "istio east-west :15443", "simulated Pods"):
         assert name in text
+
+
+def test_report_files_are_written_only_when_their_content_differs(tmp_path):
+    out = tmp_path / "out"
+    files = _status.report_files({"healthy": True}, "<svg/>")
+    assert _status.write_files(str(out), files, check_mode=True) == [str(out / "status.json"), str(out / "topology.svg")]
+    assert not out.exists()  # check mode writes nothing
+    assert _status.write_files(str(out), files, check_mode=False) == [str(out / "status.json"), str(out / "topology.svg")]
+    assert json.loads((out / "status.json").read_text(encoding="utf-8")) == {"healthy": True}
+    assert oct((out / "topology.svg").stat().st_mode & 0o777) == "0o644"
+    assert _status.write_files(str(out), files, check_mode=False) == []
+    changed = _status.report_files({"healthy": False}, "<svg/>")
+    assert _status.write_files(str(out), changed, check_mode=False) == [str(out / "status.json")]
+    assert sorted(p.name for p in out.iterdir()) == ["status.json", "topology.svg"]  # no temporary file left
