@@ -126,11 +126,20 @@ def minimum_for(cni: t.Any, override: t.Any = None) -> t.Optional[str]:
 
 
 def meets_minimum(release: t.Any, minimum: t.Optional[str], cni: t.Optional[str] = None) -> bool:
-    """True when ``release`` satisfies ``minimum``; RHEL 8.10's 4.18 counts as 5.10 for Cilium."""
+    """True when ``release`` satisfies ``minimum``; RHEL 8.10's 4.18 counts as 5.10 for Cilium.
+
+    A bare minimum (``5.10``) compares the upstream version; one with a build (``6.1.0-52``,
+    ``5.14.0-427``) also asks for that build or a later one of the same version: distributions
+    ship fixes within one upstream version (Debian's ABI number, RHEL's z-stream), and a site
+    may require one of them.
+    """
     if minimum is None:
         return True
-    parsed = parse_release(release)
-    if _pad(parsed.upstream) >= _pad(parse_release(minimum).upstream):
+    parsed, floor = parse_release(release), parse_release(minimum)
+    if floor.build:
+        if parsed.sort_key() >= floor.sort_key():
+            return True
+    elif _pad(parsed.upstream) >= _pad(floor.upstream):
         return True
     return cni == "cilium" and minimum == CNI_MINIMUM["cilium"] and _is_rhel_8_10(parsed)
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Build the Debian test VM used by tests/vm: a BIOS disk image with GRUB, a 6.1 cloud kernel
-# pinned as the saved boot default, SSH for Ansible, no apt source (an air-gapped node), and
-# beside it a flat apt repository holding the bookworm-backports kernel the role installs.
+# Build the Debian test VM used by tests/vm: a BIOS disk image with GRUB, the release's 6.1 cloud
+# kernel pinned as the saved boot default, SSH for Ansible, no apt source (an air-gapped node), and
+# beside it a flat apt repository holding the kernel the role installs: the newest 6.1 build of
+# bookworm-security (a later ABI of the same series, which boots under software emulation; the
+# 6.12 of bookworm-backports double-faults early under QEMU 7.2's TCG).
 #
 #   tools/vm/build-image.sh            # prints the image directory; a no-op when cached
 #
@@ -16,6 +18,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SUITE=${VM_SUITE:-bookworm}
 MIRROR=${VM_MIRROR:-http://deb.debian.org/debian}
+# Where the upgrade target comes from (an apt sources line's URI and suite).
+TARGET_SOURCE=${VM_TARGET_SOURCE:-http://deb.debian.org/debian-security $SUITE-security}
 CACHE_ROOT=${VM_CACHE_DIR:-$HOME/.cache/multicloud-interconnect/vm}
 KEY=$(cat "$0" | sha256sum | cut -c1-12)
 OUT=$CACHE_ROOT/$KEY
@@ -35,7 +39,7 @@ done
 INCLUDE=systemd-sysv,udev,dbus,kmod,openssh-server,python3,python3-apt,grub-pc,linux-image-cloud-amd64,initramfs-tools,iproute2,apt-utils,ca-certificates,procps
 # The slow part (debootstrap and the mirror download) is cached on its own, so changing the
 # boot configuration below does not download everything again.
-STAGE=$CACHE_ROOT/stage-$(echo "$SUITE $MIRROR $INCLUDE" | sha256sum | cut -c1-12)
+STAGE=$CACHE_ROOT/stage-$(echo "$SUITE $MIRROR $INCLUDE $TARGET_SOURCE" | sha256sum | cut -c1-12)
 mkdir -p "$CACHE_ROOT"
 WORK=$(mktemp -d "$CACHE_ROOT/build.XXXXXX")
 ROOTFS=$WORK/rootfs
@@ -62,18 +66,18 @@ debootstrap --variant=minbase --include="$INCLUDE" \
   "$SUITE" "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 || { tail -30 "$WORK/debootstrap.log" >&2; exit 1; }
 mount_api
 
-log "target kernel from $SUITE-backports into the local mirror"
-echo "deb $MIRROR $SUITE-backports main" >"$ROOTFS/etc/apt/sources.list.d/backports.list"
+log "target kernel from $TARGET_SOURCE into the local mirror"
+echo "deb $TARGET_SOURCE main" >"$ROOTFS/etc/apt/sources.list.d/target.list"
 in_root apt-get update -qq
 in_root apt-get clean
-in_root apt-get install -y -qq --download-only -t "$SUITE-backports" linux-image-cloud-amd64 >/dev/null
+in_root apt-get install -y -qq --download-only linux-image-cloud-amd64 >/dev/null
 mkdir -p "$WORK/mirror"
 mv "$ROOTFS"/var/cache/apt/archives/*.deb "$WORK/mirror/"
 mkdir -p "$ROOTFS/tmp/mirror" && mount --bind "$WORK/mirror" "$ROOTFS/tmp/mirror"
 in_root sh -c 'cd /tmp/mirror && apt-ftparchive packages . > Packages'
 umount "$ROOTFS/tmp/mirror"
 # An air-gapped node: no apt source until the role adds the site mirror.
-rm -f "$ROOTFS/etc/apt/sources.list.d/backports.list"
+rm -f "$ROOTFS/etc/apt/sources.list.d/target.list"
 : >"$ROOTFS/etc/apt/sources.list"
 in_root apt-get clean
 rm -rf "$ROOTFS"/var/lib/apt/lists/*

@@ -83,6 +83,13 @@ def test_minimum_for_unknown_cni_names_the_field():
     ("4.9.16-1.el7.x86_64", "4.9.17", "cilium", False),
     ("5.10.0-30-amd64", "5.10", "cilium", True),
     ("3.10.0-1160.el7.x86_64", None, "none", True),
+    # A minimum with a build asks for that build or a later one of the same upstream version.
+    ("6.1.0-47-cloud-amd64", "6.1.0-52", "none", False),
+    ("6.1.0-52-cloud-amd64", "6.1.0-52", "none", True),
+    ("6.1.0-56-cloud-amd64", "6.1.0-52", "none", True),
+    ("6.12.38+deb12-cloud-amd64", "6.1.0-52", "none", True),
+    ("5.14.0-362.8.1.el9_3.x86_64", "5.14.0-427", "none", False),
+    ("5.14.0-427.13.1.el9_4.x86_64", "5.14.0-427", "none", True),
 ])
 def test_meets_minimum(release, minimum, cni, expected):
     assert k.meets_minimum(release, minimum, cni) is expected
