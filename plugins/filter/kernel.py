@@ -27,6 +27,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._kernel im
     plan_batches,
     platform_of,
     report_line,
+    verify_running,
 )
 
 
@@ -152,4 +153,5 @@ class FilterModule:
             "kernel_is_control_plane": is_control_plane,
             "kernel_compare": compare_releases,
             "kernel_meets_minimum": kernel_meets_minimum,
+            "kernel_verify_running": verify_running,
         }.items()}

@@ -14,9 +14,9 @@ Slow under software emulation (two boots): run it with ``make test-vm``.
 
 from __future__ import annotations
 
+import importlib.util
 import pathlib
 import subprocess
-import sys
 import threading
 import time
 
@@ -24,8 +24,16 @@ import pytest
 
 from .kernel_helpers import REPO, create_node, delete_node, flat, playbook, recap, unschedulable, write_inventory
 
-sys.path.insert(0, str(REPO / "tools" / "vm"))
-import vm  # noqa: E402  pylint: disable=wrong-import-position,import-error
+
+def _vm_tool():
+    # tools/vm/vm.py by its path: the name ``vm`` is this test package's on sys.path.
+    spec = importlib.util.spec_from_file_location("mci_vm_tool", REPO / "tools" / "vm" / "vm.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+vm = _vm_tool()
 
 pytestmark = [pytest.mark.vm, pytest.mark.lab]
 NODE = "mci-vm-node"
@@ -97,6 +105,10 @@ def rolled(vm_node):
     runs["cordon_history"] = watch.seen
     runs["check2"] = playbook(inventory, "--check")
     runs["apply2"] = playbook(inventory, "-e", "kernel_upgrade_confirm='drain and reboot'")
+    # The runs' output beside the VM's serial console, for whoever reads the result afterwards.
+    for name in ("check1", "apply1", "check2", "apply2"):
+        (pathlib.Path(state["run_dir"]) / ("%s.log" % name)).write_text(runs[name].stdout + runs[name].stderr,
+                                                                        encoding="utf-8")
     return state, api, runs
 
 
