@@ -54,13 +54,18 @@ class NodeWatch(threading.Thread):
         self.api, self.seen, self.stop = api, [], threading.Event()
 
     def run(self):
-        while not self.stop.is_set():
+        while True:
+            # One more reading after the stop: the playbook's last change (the uncordon) may come
+            # after the previous one.
+            stopping = self.stop.is_set()
             try:
                 value = unschedulable(self.api, NODE)
                 if not self.seen or self.seen[-1] != value:
                     self.seen.append(value)
             except Exception:  # pylint: disable=broad-except  # the API may blink; keep watching
                 pass
+            if stopping:
+                return
             time.sleep(0.5)
 
 
