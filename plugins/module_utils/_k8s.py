@@ -94,12 +94,15 @@ class ClusterError(Exception):
 
 
 def describe_api_exception(err: t.Any) -> str:
+    """The library's ApiException or _kube_api's ApiError (which carries the API's Status message) in a sentence."""
     status = getattr(err, "status", None)
     reason = getattr(err, "reason", None) or str(err)
+    message = getattr(err, "message", "")
+    detail = ": " + message if message else ""
     if status in (401, 403):
-        return "not authorised (%s %s); check the credentials in its kubeconfig" % (status, reason)
+        return "not authorised (%s %s); check the credentials in its kubeconfig%s" % (status, reason, detail)
     if status:
-        return "%s %s" % (status, reason)
+        return "%s %s%s" % (status, reason, detail)
     return str(err)
 
 

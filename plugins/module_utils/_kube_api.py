@@ -35,7 +35,7 @@ import typing as t
 import urllib.parse
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
-    ClusterError, _short, api_client, env_fallback_value)
+    ClusterError, _short, api_client, describe_api_exception, env_fallback_value)
 
 try:
     import yaml
@@ -54,13 +54,6 @@ class ApiError(Exception):
         self.status = status
         self.reason = reason
         self.message = message
-
-
-def describe_error(err: ApiError) -> str:
-    if err.status in (401, 403):
-        return "not authorised (%s %s); check the credentials in its kubeconfig%s" % (
-            err.status, err.reason, ": " + err.message if err.message else "")
-    return str(err)
 
 
 class Unsupported(Exception):
@@ -374,7 +367,7 @@ class Api:
         except ApiError as err:
             if err.status == 404:
                 return {}
-            raise ClusterError(self.name, "discovery of %s: %s" % (api_version, describe_error(err)), err.status) from err
+            raise ClusterError(self.name, "discovery of %s: %s" % (api_version, describe_api_exception(err)), err.status) from err
         return {r["kind"]: (r["name"], bool(r.get("namespaced"))) for r in found.get("resources") or []
                 if "/" not in r["name"]}
 

@@ -26,8 +26,8 @@ import hashlib
 import time
 import typing as t
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError
-from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import ApiError, connect, describe_error
+from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError, describe_api_exception
+from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import ApiError, connect
 
 FIELD_MANAGER = "multicloud.interconnect"
 # What the API server sets on every object; never part of a comparison or a diff.
@@ -158,7 +158,7 @@ class Objects:
         try:
             return self.api.request(what, method, path, **kwargs)
         except ApiError as err:
-            raise ClusterError(self.name, "%s: %s" % (what, describe_error(err)), err.status) from err
+            raise ClusterError(self.name, "%s: %s" % (what, describe_api_exception(err)), err.status) from err
 
     def get(self, ref: t.Mapping[str, t.Any]) -> t.Optional[dict]:
         try:
