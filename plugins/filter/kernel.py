@@ -10,10 +10,12 @@ import dataclasses
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._kernel import (
+    CORDON_ANNOTATION,
     KernelError,
     Platform,
     cluster_of,
     compare_releases,
+    cordoned_for,
     debian_package_release,
     debian_source,
     decide,
@@ -27,6 +29,8 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._kernel im
     plan_batches,
     platform_of,
     report_line,
+    stop_message,
+    verify_returned,
     verify_running,
 )
 
@@ -34,8 +38,9 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._kernel im
 def kernel_node_plan(facts, node, options, installed=None, uefi=False):
     """Everything the role needs to act on one node, from its facts and the role's inputs.
 
-    ``node``: ``{name, cluster, cni, labels, control_plane}`` (labels of its Node object,
-    control_plane the inventory override or None);
+    ``node``: ``{name, cluster, cni, labels, control_plane, cordoned_for}`` (labels of its Node
+    object, control_plane the inventory override or None, cordoned_for the target of an
+    interrupted roll that left the Node cordoned, see ``_kernel.cordoned_for``);
     ``facts``: ``ansible_facts`` (distribution, distribution_major_version, os_family,
     distribution_release, kernel); ``options``: the role inputs without their prefix
     (min_version, flavor, version, elrepo_mirror_url, force, debian_package, debian_release,
@@ -58,11 +63,12 @@ def kernel_node_plan(facts, node, options, installed=None, uefi=False):
         source["package_spec"] = "%s=%s" % (source["package"], version) if version else source["package"]
         installed_target = debian_package_release(installed)
     running = str(facts.get("kernel"))
-    decision = decide(name, running, minimum, cni, installed_target, bool(options.get("force")))
+    decision = decide(name, running, minimum, cni, installed_target, bool(options.get("force")),
+                      node.get("cordoned_for") or None)
     target = installed_target if decision["action"] == "reboot" else (
         "newest %s%s" % (source.get("package_spec") or source["package"],
                          " from " + source["default_release"] if source.get("default_release") else ""))
-    if decision["action"] == "skip":
+    if decision["action"] in ("skip", "resume"):
         target = running
     decision.update({
         "cluster": node["cluster"],
@@ -74,6 +80,7 @@ def kernel_node_plan(facts, node, options, installed=None, uefi=False):
         "target": target,
         "installed_target": installed_target,
         "uefi": bool(uefi),
+        "cordon_annotation": CORDON_ANNOTATION,
         "report": report_line(decision, target),
     })
     return decision
@@ -126,6 +133,16 @@ def kernel_batches(hostvars, names):
         planned = plan_batches(nodes, nodes[0]["worker_batch"])
         for key in result:
             result[key].extend(planned[key])
+    actions = {n["name"]: n["action"] for nodes in per_cluster.values() for n in nodes}
+    rebooted = [n for n in result["order"] if actions[n] != "resume"]
+    resumed = [n for n in result["order"] if actions[n] == "resume"]
+    parts = []
+    if rebooted:
+        parts.append("%d node(s) would be drained and rebooted: %s" % (len(rebooted), ", ".join(rebooted)))
+    if resumed:
+        parts.append("%d node(s) left cordoned by an interrupted upgrade would be verified and uncordoned: %s"
+                     % (len(resumed), ", ".join(resumed)))
+    result["summary"] = "; ".join(parts) or "nothing to upgrade"
     return result
 
 
@@ -154,4 +171,7 @@ class FilterModule:
             "kernel_compare": compare_releases,
             "kernel_meets_minimum": kernel_meets_minimum,
             "kernel_verify_running": verify_running,
+            "kernel_verify_returned": verify_returned,
+            "kernel_stop_message": stop_message,
+            "kernel_cordoned_for": cordoned_for,
         }.items()}

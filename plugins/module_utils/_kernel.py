@@ -342,35 +342,72 @@ def _entry_boots(title: str, key: str, release: str) -> bool:
 
 # ---- the per-node decision ---------------------------------------------------------------------
 
-ACTIONS = ("skip", "upgrade", "reboot")
+ACTIONS = ("skip", "upgrade", "reboot", "resume")
+
+# Set on a Node before the role drains it and removed when the role uncordons it: a Node found
+# cordoned with it was left so by an interrupted roll (a reboot that did not come back in time),
+# which a re-run finishes. A Node someone else cordoned has no such mark and is left alone.
+CORDON_ANNOTATION = "kernel-upgrade.multicloud.interconnect/cordoned-for"
+
+
+def cordoned_for(node_object: t.Any) -> t.Optional[str]:
+    """The target kernel of the roll that cordoned this Node object, when it is still cordoned."""
+    node_object = node_object or {}
+    annotations = (node_object.get("metadata") or {}).get("annotations") or {}
+    target = annotations.get(CORDON_ANNOTATION)
+    if target and (node_object.get("spec") or {}).get("unschedulable"):
+        return str(target)
+    return None
 
 
 def decide(node: str, running: str, minimum: t.Optional[str], cni: t.Optional[str] = None,
-           installed_target: t.Optional[str] = None, force: bool = False) -> t.Dict[str, t.Any]:
+           installed_target: t.Optional[str] = None, force: bool = False,
+           cordoned_by_roll: t.Optional[str] = None) -> t.Dict[str, t.Any]:
     """What to do on one node.
 
     - ``skip``: the running kernel meets the minimum (or there is none), and no upgrade is forced;
+    - ``resume``: as ``skip``, but an earlier roll cordoned the Node (``cordoned_by_roll``, its
+      target) and stopped before the uncordon: verify the kernel, wait for Ready, uncordon;
     - ``reboot``: the chosen package already installed a kernel that meets the minimum; make it the
       default and reboot into it;
     - ``upgrade``: install the package, make its kernel the default, reboot.
     """
+    done = None
     if minimum is None and not force:
-        return {"node": node, "action": "skip", "running": running, "minimum": None,
-                "reason": "no minimum kernel for CNI %s and none set in kernel_upgrade_min_version" % (cni or "-")}
-    if not force and meets_minimum(running, minimum, cni):
-        return {"node": node, "action": "skip", "running": running, "minimum": minimum,
-                "reason": "running kernel %s meets the minimum %s" % (running, minimum)}
+        done = "no minimum kernel for CNI %s and none set in kernel_upgrade_min_version" % (cni or "-")
+    elif not force and meets_minimum(running, minimum, cni):
+        done = "running kernel %s meets the minimum %s" % (running, minimum)
+    elif force and installed_target and compare_releases(installed_target, running) == 0:
+        done = "running kernel %s is the newest the package provides" % running
+    if done and cordoned_by_roll:
+        return {"node": node, "action": "resume", "running": running, "minimum": minimum,
+                "reason": "%s, but an interrupted upgrade to %s left the Node cordoned; verify the kernel, wait for "
+                          "Ready, uncordon" % (done, cordoned_by_roll)}
+    if done:
+        return {"node": node, "action": "skip", "running": running, "minimum": minimum, "reason": done}
     if installed_target and compare_releases(installed_target, running) != 0 and (
             force or meets_minimum(installed_target, minimum, cni)):
         return {"node": node, "action": "reboot", "running": running, "minimum": minimum,
                 "reason": "kernel %s is installed but not running; make it the default and reboot" % installed_target}
-    if force and installed_target and compare_releases(installed_target, running) == 0:
-        return {"node": node, "action": "skip", "running": running, "minimum": minimum,
-                "reason": "running kernel %s is the newest the package provides" % running}
     why = "forced" if force and (minimum is None or meets_minimum(running, minimum, cni)) else \
         "running kernel %s is below the minimum %s" % (running, minimum)
     return {"node": node, "action": "upgrade", "running": running, "minimum": minimum,
             "reason": "%s; install, make it the default, drain, reboot" % why}
+
+
+def verify_returned(node: str, reboot_result: t.Mapping[str, t.Any], timeout: t.Any, target: str) -> str:
+    """Raise unless the reboot task saw the node come back (``ansible.builtin.reboot``'s result).
+
+    A node that does not answer in time is reported by that task as failed (timed out) or, when
+    the connection itself is lost, as unreachable; both stop the roll here with the node's name.
+    """
+    result = reboot_result or {}
+    if result.get("unreachable") or result.get("failed") or not result.get("rebooted", False):
+        detail = " ".join(str(result.get("msg") or "no answer").split())
+        raise KernelError("node %s did not come back within %s s after rebooting into %s (%s); check its console: "
+                          "the new kernel may not boot, the previous one is still installed"
+                          % (node, timeout, target, detail))
+    return "node %s is back after %s s" % (node, result.get("elapsed", "?"))
 
 
 def verify_running(node: str, running: str, target: str) -> str:
@@ -380,6 +417,22 @@ def verify_running(node: str, running: str, target: str) -> str:
                           "default did not take effect (check the boot loader and its saved entry)"
                           % (node, running, target))
     return "node %s runs %s" % (node, running)
+
+
+def stop_message(node: str, host: str, cluster: str, step: str, failed_result: t.Any, cordoned: bool) -> str:
+    """Why the roll stopped at this node, what state the Node is in, and how to go on."""
+    result = failed_result if isinstance(failed_result, dict) else {}
+    reason = result.get("msg") or result.get("stderr") or "failed"
+    reason = " ".join(str(reason).split()).rstrip(".")
+    if cordoned:
+        state = ("The Node is left cordoned (annotation %s). Once the node is back and healthy, run the playbook "
+                 "again: it finds the Node cordoned by this upgrade, checks the running kernel, waits for Ready "
+                 "and uncordons it; a node still on the old kernel is upgraded again." % CORDON_ANNOTATION)
+    else:
+        state = ("The Node was not drained and still takes work. Fix the cause and run the playbook again: nodes "
+                 "already on a kernel that meets the minimum are skipped.")
+    return ("kernel upgrade stopped at node %s (host %s, cluster %s) in step '%s': %s. %s No further node was "
+            "touched." % (node, host, cluster, step, reason, state))
 
 
 # ---- batches -----------------------------------------------------------------------------------

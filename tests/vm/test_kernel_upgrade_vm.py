@@ -1,4 +1,5 @@
-"""A real rolling kernel upgrade of a Debian VM: check, apply, check, apply.
+"""A real rolling kernel upgrade of a Debian VM: check, apply, check, apply; then a roll stopped
+by a reboot that does not come back in time, and the re-run that finishes it.
 
 The VM (tools/vm: debootstrap, GRUB on a BIOS disk, kernel 6.1 pinned as GRUB's saved default)
 boots under qemu in the network namespace ``mci-vm``; Ansible reaches it over SSH. Its Node
@@ -9,7 +10,7 @@ mirror served inside the namespace (the VM has no other network), regenerates gr
 the new entry as default, reboots and checks ``uname -r``. Because the old kernel is pinned,
 the VM only comes back on the new one if the role really moved the boot default.
 
-Slow under software emulation (two boots): run it with ``make test-vm``.
+Slow under software emulation (five boots): run it with ``make test-vm``.
 """
 
 from __future__ import annotations
@@ -117,6 +118,61 @@ def rolled(vm_node):
     return state, api, runs
 
 
+CORDON_ANNOTATION = "kernel-upgrade.multicloud.interconnect/cordoned-for"
+
+
+def boot_id(state):
+    try:
+        return ssh(state, "cat", "/proc/sys/kernel/random/boot_id")
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        return None
+
+
+def wait_for_new_boot(state, previous, timeout=900):
+    """Until the VM answers SSH from a boot other than ``previous``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = boot_id(state)
+        if current and current != previous:
+            return current
+        time.sleep(5)
+    raise AssertionError("the VM did not come back from its reboot within %d s" % timeout)
+
+
+def cordon_mark(api, name):
+    from kubernetes import client  # pylint: disable=import-outside-toplevel
+    node = client.CoreV1Api(api).read_node(name)
+    return (node.metadata.annotations or {}).get(CORDON_ANNOTATION)
+
+
+@pytest.fixture(scope="module")
+def interrupted(vm_node, rolled):
+    """The base kernel booted again (as a boot loader falling back leaves a node: the target stays
+    installed), then a roll whose reboot does not come back in time, then the re-runs."""
+    state, inventory, api = vm_node
+    runs = {}
+    before = boot_id(state)
+    ssh(state, "sh", "-c", "uuid=$(grub-probe --target=fs_uuid /) && "
+        "grub-set-default \"gnulinux-advanced-$uuid>gnulinux-%s-advanced-$uuid\" && "
+        "systemd-run --on-active=2 systemctl reboot" % state["base_release"])
+    wait_for_new_boot(state, before)
+    runs["kernel_before"] = ssh(state, "uname", "-r")
+    before = boot_id(state)
+    runs["apply3"] = playbook(inventory, "-e", "kernel_upgrade_confirm='drain and reboot'",
+                              "-e", "kernel_upgrade_reboot_timeout=5", timeout=1800)
+    runs["after_stop"] = (unschedulable(api, NODE), cordon_mark(api, NODE))
+    wait_for_new_boot(state, before)
+    runs["check4"] = playbook(inventory, "--check")
+    runs["after_check"] = (unschedulable(api, NODE), cordon_mark(api, NODE))
+    runs["apply4"] = playbook(inventory, "-e", "kernel_upgrade_confirm='drain and reboot'")
+    runs["after_resume"] = (unschedulable(api, NODE), cordon_mark(api, NODE))
+    runs["apply5"] = playbook(inventory, "-e", "kernel_upgrade_confirm='drain and reboot'")
+    for name in ("apply3", "check4", "apply4", "apply5"):
+        (pathlib.Path(state["run_dir"]) / ("%s.log" % name)).write_text(runs[name].stdout + runs[name].stderr,
+                                                                        encoding="utf-8")
+    return state, runs
+
+
 def test_check_mode_reports_the_upgrade_and_changes_nothing(rolled):
     state, _api, runs = rolled
     out = runs["check1"].stdout + runs["check1"].stderr
@@ -149,3 +205,41 @@ def test_second_check_and_apply_change_nothing(rolled):
         assert "current %s, minimum %s, target %s -> skip" % (
             state["target_release"], minimum(state), state["target_release"]) in flat(out)
         assert all(host["changed"] == 0 for host in recap(out).values()), out
+
+
+def test_a_reboot_that_does_not_come_back_in_time_stops_the_roll_and_leaves_the_node_cordoned(interrupted):
+    state, runs = interrupted
+    assert runs["kernel_before"] == state["base_release"]
+    out = flat(runs["apply3"].stdout + runs["apply3"].stderr)
+    assert runs["apply3"].returncode != 0, out[-6000:]
+    # the target is installed already: the plan is a reboot, not a second install
+    assert "current %s, minimum %s, target %s -> reboot" % (
+        state["base_release"], minimum(state), state["target_release"]) in out
+    assert ("kernel upgrade stopped at node %s (host %s, cluster cluster01) in step 'Check that the node came back "
+            "after the reboot': node %s did not come back within 5 s after rebooting into %s"
+            % (NODE, NODE, NODE, state["target_release"])) in out, out[-6000:]
+    assert "The Node is left cordoned (annotation %s)" % CORDON_ANNOTATION in out
+    assert runs["after_stop"] == (True, state["target_release"])
+
+
+def test_the_next_run_verifies_the_kernel_and_uncordons_the_node(interrupted):
+    state, runs = interrupted
+    check = flat(runs["check4"].stdout + runs["check4"].stderr)
+    assert runs["check4"].returncode == 0, check[-6000:]
+    assert "current %s, minimum %s, target %s -> resume" % (
+        state["target_release"], minimum(state), state["target_release"]) in check
+    assert all(host["changed"] == 0 for host in recap(check).values()), check
+    assert runs["after_check"] == (True, state["target_release"])
+
+    out = flat(runs["apply4"].stdout + runs["apply4"].stderr)
+    assert runs["apply4"].returncode == 0, out[-6000:]
+    assert "1 node(s) left cordoned by an interrupted upgrade would be verified and uncordoned: %s" % NODE in out
+    assert "node %s runs %s" % (NODE, state["target_release"]) in out
+    assert recap(out)[NODE]["changed"] > 0
+    assert runs["after_resume"] == (False, None)
+    assert ssh(state, "uname", "-r") == state["target_release"]
+
+    last = runs["apply5"].stdout + runs["apply5"].stderr
+    assert runs["apply5"].returncode == 0, last
+    assert "-> skip" in flat(last)
+    assert all(host["changed"] == 0 for host in recap(last).values()), last

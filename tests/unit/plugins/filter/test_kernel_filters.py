@@ -96,6 +96,30 @@ def test_batches_from_hostvars_per_cluster_share():
     result = F["kernel_batches"](hostvars, sorted(hostvars))
     assert result["batches"] == [["c1-cp"], ["c1-w1", "c1-w2"], ["c1-w3"], ["c2-w1"], ["c2-w2"]]
     assert result["serial"] == [1, 2, 1, 1, 1]
+    assert result["summary"] == "6 node(s) would be drained and rebooted: c1-cp, c1-w1, c1-w2, c1-w3, c2-w1, c2-w2"
+
+
+def test_batches_summary_tells_resumed_nodes_from_rebooted_ones():
+    hostvars = {
+        "a": {"__kernel_upgrade_plan": {"cluster": "c1", "control_plane": False, "action": "resume"}},
+        "b": {"__kernel_upgrade_plan": {"cluster": "c1", "control_plane": False, "action": "upgrade"}},
+        "c": {"__kernel_upgrade_plan": {"cluster": "c1", "control_plane": False, "action": "skip"}},
+    }
+    result = F["kernel_batches"](hostvars, sorted(hostvars))
+    assert result["summary"] == ("1 node(s) would be drained and rebooted: b; 1 node(s) left cordoned by an "
+                                 "interrupted upgrade would be verified and uncordoned: a")
+    assert F["kernel_batches"]({"c": hostvars["c"]}, ["c"])["summary"] == "nothing to upgrade"
+
+
+def test_plan_of_a_node_left_cordoned_by_the_roll_is_a_resume_with_its_running_kernel_as_target():
+    done = dict(BOOKWORM, kernel="6.1.0-57-cloud-amd64")
+    cordoned = {"metadata": {"annotations": {"kernel-upgrade.multicloud.interconnect/cordoned-for": "6.1.0-57-cloud-amd64"}},
+                "spec": {"unschedulable": True}}
+    plan = F["kernel_node_plan"](done, node(cordoned_for=F["kernel_cordoned_for"](cordoned)), {"min_version": "6.1.0-57"},
+                                 "linux-image-6.1.0-57-cloud-amd64")
+    assert (plan["action"], plan["target"]) == ("resume", "6.1.0-57-cloud-amd64")
+    assert plan["cordon_annotation"] == "kernel-upgrade.multicloud.interconnect/cordoned-for"
+    assert F["kernel_node_plan"](done, node(), {"min_version": "6.1.0-57"})["action"] == "skip"
 
 
 def test_cluster_of_filter_error_is_an_ansible_error():

@@ -300,6 +300,76 @@ def test_verify_running_names_node_and_kernels():
         k.verify_running("n1", "6.1.0-35-cloud-amd64", "6.12.95+bpo-cloud-amd64")
 
 
+@pytest.mark.parametrize("running, minimum, installed, force, cordoned, action", [
+    # back on a kernel that meets the minimum, left cordoned by the roll: finish it
+    ("6.1.0-57-cloud-amd64", "6.1.0-57", "6.1.0-57-cloud-amd64", False, "6.1.0-57-cloud-amd64", "resume"),
+    ("6.12.95+bpo-cloud-amd64", "5.10", "6.12.95+bpo-cloud-amd64", True, "6.12.95+bpo-cloud-amd64", "resume"),
+    # back on the old kernel (boot loader fallback): the target is installed, boot it again
+    ("6.1.0-50-cloud-amd64", "6.1.0-57", "6.1.0-57-cloud-amd64", False, "6.1.0-57-cloud-amd64", "reboot"),
+    # stopped before the install finished: install again
+    ("6.1.0-50-cloud-amd64", "6.1.0-57", None, False, "6.1.0-57-cloud-amd64", "upgrade"),
+])
+def test_decide_after_an_interrupted_roll(running, minimum, installed, force, cordoned, action):
+    decision = k.decide("node-a", running, minimum, "cilium", installed, force, cordoned)
+    assert decision["action"] == action
+    if action == "resume":
+        assert "interrupted upgrade to %s left the Node cordoned" % cordoned in decision["reason"]
+
+
+@pytest.mark.parametrize("node_object, expected", [
+    ({"metadata": {"annotations": {k.CORDON_ANNOTATION: "6.1.0-57-cloud-amd64"}}, "spec": {"unschedulable": True}},
+     "6.1.0-57-cloud-amd64"),
+    # uncordoned by someone since: nothing left to finish
+    ({"metadata": {"annotations": {k.CORDON_ANNOTATION: "6.1.0-57-cloud-amd64"}}, "spec": {}}, None),
+    # cordoned by someone else: not the role's to uncordon
+    ({"metadata": {"annotations": {"other": "x"}}, "spec": {"unschedulable": True}}, None),
+    ({"metadata": {}, "spec": {"unschedulable": True}}, None),
+    (None, None),
+])
+def test_cordoned_for_only_a_node_the_roll_cordoned(node_object, expected):
+    assert k.cordoned_for(node_object) == expected
+
+
+@pytest.mark.parametrize("result, detail", [
+    # ansible.builtin.reboot when the node does not answer within reboot_timeout
+    ({"failed": True, "rebooted": True, "msg": "Timed out waiting for last boot time check (timeout=5)"},
+     "Timed out waiting for last boot time check (timeout=5)"),
+    # the connection itself lost (kept by ignore_unreachable)
+    ({"unreachable": True, "msg": "Failed to connect to the host via ssh: timed out"},
+     "Failed to connect to the host via ssh: timed out"),
+    ({}, "no answer"),
+])
+def test_verify_returned_names_node_timeout_and_target(result, detail):
+    with pytest.raises(k.KernelError) as err:
+        k.verify_returned("node-a", result, 5, "6.1.0-57-cloud-amd64")
+    assert str(err.value).startswith("node node-a did not come back within 5 s after rebooting into "
+                                     "6.1.0-57-cloud-amd64 (%s)" % detail)
+    assert "the previous one is still installed" in str(err.value)
+
+
+def test_verify_returned_accepts_a_node_that_came_back():
+    assert k.verify_returned("node-a", {"rebooted": True, "changed": True, "elapsed": 71}, 900, "x") == \
+        "node node-a is back after 71 s"
+
+
+def test_stop_message_after_the_drain_leaves_the_node_cordoned_and_says_how_to_resume():
+    text = k.stop_message("node-a", "host-a", "cluster01", "Check that the node came back after the reboot",
+                          {"msg": "node node-a did not come back within 5 s\n after rebooting."}, True)
+    assert text.startswith("kernel upgrade stopped at node node-a (host host-a, cluster cluster01) in step 'Check "
+                           "that the node came back after the reboot': node node-a did not come back within 5 s "
+                           "after rebooting. The Node is left cordoned (annotation %s)." % k.CORDON_ANNOTATION)
+    assert "run the playbook again: it finds the Node cordoned by this upgrade, checks the running kernel, waits " \
+           "for Ready and uncordons it" in text
+    assert text.endswith("No further node was touched.")
+
+
+def test_stop_message_before_the_drain_says_the_node_still_takes_work():
+    text = k.stop_message("node-a", "host-a", "cluster01", "Install the kernel", {"stderr": "E: Unable to locate"},
+                          False)
+    assert "'Install the kernel': E: Unable to locate. The Node was not drained and still takes work." in text
+    assert "cordoned" not in text
+
+
 @pytest.mark.parametrize("share, total, expected", [
     ("20%", 10, 2), ("20%", 3, 1), ("100%", 4, 4), ("50%", 5, 2), ("3", 10, 3), (2, 10, 2),
 ])
