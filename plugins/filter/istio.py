@@ -15,6 +15,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import GATEWAY_PORT, NETWORK_LABEL
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_rules import disable_problems
+from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import refusal
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_hostvars
 
 _MISSING = object()
@@ -139,8 +140,10 @@ def istio_cacerts_data(ca_cert, ca_key, root_cert):
             "cert-chain.pem": b64(str(ca_cert).rstrip("\n") + "\n" + str(root_cert))}
 
 
-def istio_disable_problems(joined, confirmation, expected):
-    return disable_problems(joined or [], confirmation, expected)
+def istio_disable_refusal(joined, confirmation, expected):
+    """The refusal to disable the interconnect feature, or an empty string when it may go ahead."""
+    problems = disable_problems(joined or [], confirmation, expected)
+    return refusal("Disabling the interconnect", problems) if problems else ""
 
 
 class FilterModule:
@@ -152,5 +155,5 @@ class FilterModule:
             "istio_gateway_rule": istio_gateway_rule,
             "istio_gateway_node_port_patch": istio_gateway_node_port_patch,
             "istio_cacerts_data": istio_cacerts_data,
-            "istio_disable_problems": istio_disable_problems,
+            "istio_disable_refusal": istio_disable_refusal,
         }

@@ -22,7 +22,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._istio imp
     gateway_clusters,
     groups_of,
 )
-from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem
+from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem, problem
 
 
 def _difference(before: t.Iterable[str], now: t.Iterable[str], added_as: str,
@@ -55,7 +55,7 @@ def check_rules(specs: t.Mapping[str, ClusterSpec], recorded: t.Mapping[str, t.M
                 "INTERCONNECT_UNKNOWN_GROUP",
                 "group %s is requested, but no cluster is in it and no cluster records it as joined (groups: %s)."
                 % (group, ", ".join(groups) or "none"),
-                "fix the name in interconnect_groups", (), group))
+                "fix the name in interconnect_groups", (), group, field="interconnect_groups"))
             continue
         if state == "present" and group in groups and not gateway_clusters(specs, group):
             problems.append(Problem(
@@ -63,12 +63,13 @@ def check_rules(specs: t.Mapping[str, ClusterSpec], recorded: t.Mapping[str, t.M
                 "network group %s has no east-west gateway (clusters: %s), so it cannot join the interconnect."
                 % (group, ", ".join(groups[group])),
                 "set cluster_eastwest_gateway on at least one cluster of %s and run playbooks/istio_mesh.yml" % group,
-                tuple(groups[group]), group))
+                tuple(groups[group]), group, field="cluster_eastwest_gateway"))
         if addresses_only and group not in recorded:
             problems.append(Problem(
                 "INTERCONNECT_NOT_JOINED",
                 "group %s is not joined; a gateway address update applies to joined groups only." % group,
-                "join it with playbooks/interconnect_join.yml, or leave it out of the update", (), group))
+                "join it with playbooks/interconnect_join.yml, or leave it out of the update", (), group,
+                field="interconnect_update_groups"))
     staying = desired_joined(recorded, requested, state)
     for group in staying:
         if group not in recorded:
@@ -84,21 +85,22 @@ def check_rules(specs: t.Mapping[str, ClusterSpec], recorded: t.Mapping[str, t.M
                     "joined group %s now appears as %s (same clusters: %s); a network group's name cannot change."
                     % (group, moved[0], ", ".join(before["clusters"])),
                     "set cluster_network_group back to %s, or run %s" % (group, remove_flow % group),
-                    tuple(before["clusters"]), group))
+                    tuple(before["clusters"]), group, field="cluster_network_group"))
             else:
                 problems.append(Problem(
                     "GROUP_EMPTY",
                     "joined group %s would keep no cluster (it had %s); a group keeps at least one cluster."
                     % (group, ", ".join(before["clusters"])),
                     "keep at least one cluster in %s, or run %s" % (group, remove_flow % group),
-                    tuple(before["clusters"]), group))
+                    tuple(before["clusters"]), group, field="cluster_network_group"))
             continue
         added, dropped, detail = _difference(before["clusters"], now, "added", "removed or moved")
         if added or dropped:
             problems.append(Problem(
                 "JOINED_GROUP_CHANGED",
                 "group %s is joined, so its clusters cannot change (%s); only gateway addresses may change."
-                % (group, detail), "run " + remove_flow % group, tuple(sorted(set(added) | set(dropped))), group))
+                % (group, detail), "run " + remove_flow % group, tuple(sorted(set(added) | set(dropped))), group,
+                field="cluster_network_group"))
             continue
         gw_added, gw_dropped, detail = _difference(before["gateway_clusters"], gateway_clusters(specs, group),
                                                    "added on", "removed from")
@@ -107,7 +109,7 @@ def check_rules(specs: t.Mapping[str, ClusterSpec], recorded: t.Mapping[str, t.M
                 "JOINED_GATEWAYS_CHANGED",
                 "group %s is joined, so its east-west gateways cannot be added or removed (%s); only their "
                 "addresses may change." % (group, detail), "run " + remove_flow % group,
-                tuple(sorted(set(gw_added) | set(gw_dropped))), group))
+                tuple(sorted(set(gw_added) | set(gw_dropped))), group, field="cluster_eastwest_gateway"))
     return problems
 
 
@@ -145,13 +147,13 @@ def check_cluster_readiness(specs: t.Mapping[str, ClusterSpec], observed: t.Mapp
                     "cluster %s has no %s: peers of other groups cannot reach its API server."
                     % (spec.name, " or ".join(missing)),
                     "run playbooks/apiserver_expose.yml (facts apiserver_nodeport_url, apiserver_ca_data) "
-                    "or give api_url and ca_data", (spec.name,), spec.group))
+                    "or give api_url and ca_data", (spec.name,), spec.group, field="api_url/ca_data"))
         if spec.gateway and obs.gateway_service is None:
             problems.append(Problem(
                 "GATEWAY_MISSING",
                 "cluster %s declares an east-west gateway but has no Service %s/%s."
                 % (spec.name, options["namespace"], options["gateway_service"]),
-                "run playbooks/istio_mesh.yml first", (spec.name,), spec.group))
+                "run playbooks/istio_mesh.yml first", (spec.name,), spec.group, field="cluster_eastwest_gateway"))
     return problems
 
 
@@ -183,14 +185,20 @@ def assume_planned(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[str, 
     return assumed
 
 
-def disable_problems(joined: t.Iterable[str], confirmation: t.Any, expected: str) -> t.List[str]:
+def disable_problems(joined: t.Iterable[str], confirmation: t.Any, expected: str) -> t.List[Problem]:
     """Why the interconnect feature cannot be disabled yet; empty when it can."""
     problems = []
     joined = sorted(joined)
     if joined:
-        problems.append("groups still on the interconnect list: %s. Run playbooks/interconnect_remove.yml with "
-                        "interconnect_groups=%s first." % (", ".join(joined), json.dumps(joined)))
+        problems.append(problem(
+            "INTERCONNECT_STILL_JOINED",
+            "groups still on the interconnect list: %s" % ", ".join(joined),
+            "run playbooks/interconnect_remove.yml with interconnect_groups=%s first" % json.dumps(joined),
+            field="interconnect_groups"))
     if confirmation != expected:
-        problems.append("disabling removes the gateway rule and every east-west gateway; confirm with "
-                        "-e interconnect_disable_confirm='%s'." % expected)
+        problems.append(problem(
+            "INTERCONNECT_DISABLE_UNCONFIRMED",
+            "disabling removes the gateway rule and every east-west gateway",
+            "confirm with -e interconnect_disable_confirm='%s'" % expected,
+            field="interconnect_disable_confirm"))
     return problems

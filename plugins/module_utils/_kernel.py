@@ -283,21 +283,30 @@ def grub_plan(platform: Platform, uefi: bool, release: str, efi_vendor: t.Any = 
     /boot/grub2/grub.cfg; regenerating into it would break the boot, so it is never a target.
     EL7 regenerates the real config (BIOS: /boot/grub2/grub.cfg, UEFI: the vendor's directory on
     the EFI partition) and selects the entry by title with grub2-set-default.
-    Debian and Ubuntu regenerate with update-grub and select the entry by id with grub-set-default.
+    Debian and Ubuntu regenerate with grub-mkconfig and select the entry by id with grub-set-default.
+    The configuration is generated to stdout (``generate``) and written only when it differs,
+    checked by ``script_check`` first, as grub-mkconfig ``-o`` does.
     """
     if platform.family == "el" and platform.major >= 8:
         return {"tool": "grubby", "grub_cfg": None, "default_file": None,
                 "set_default": ["grubby", "--set-default", "/boot/vmlinuz-%s" % release],
-                "regenerate": None, "entry_style": None, "editenv": None}
+                "generate": None, "script_check": None, "entry_style": None, "editenv": None}
     if platform.family == "el":
         vendor = efi_vendor or EFI_VENDOR.get(platform.distribution, "redhat")
         cfg = "/boot/efi/EFI/%s/grub.cfg" % vendor if uefi else "/boot/grub2/grub.cfg"
         return {"tool": "grub2-set-default", "grub_cfg": cfg, "default_file": "/etc/default/grub",
-                "set_default": ["grub2-set-default"], "regenerate": ["grub2-mkconfig", "-o", cfg],
-                "entry_style": "title", "editenv": ["grub2-editenv", "list"]}
+                "set_default": ["grub2-set-default"], "generate": ["grub2-mkconfig"],
+                "script_check": "grub2-script-check", "entry_style": "title", "editenv": ["grub2-editenv", "list"]}
+    # update-grub is grub-mkconfig -o /boot/grub/grub.cfg; the role writes the file itself, so
+    # that an unchanged configuration is not rewritten and the run says whether it changed.
     return {"tool": "grub-set-default", "grub_cfg": "/boot/grub/grub.cfg", "default_file": "/etc/default/grub",
-            "set_default": ["grub-set-default"], "regenerate": ["update-grub"], "entry_style": "id",
-            "editenv": ["grub-editenv", "list"]}
+            "set_default": ["grub-set-default"], "generate": ["grub-mkconfig"], "script_check": "grub-script-check",
+            "entry_style": "id", "editenv": ["grub-editenv", "list"]}
+
+
+def grub_cfg_mode(content: str) -> str:
+    """The mode grub-mkconfig gives the file it writes: 0444, or 0400 when it holds a password."""
+    return "0400" if re.search(r"^\s*password", content or "", re.M) else "0444"
 
 
 _MENU = re.compile(r"""^\s*(?P<kind>menuentry|submenu)\s+(?P<q>['"])(?P<title>.*?)(?P=q)(?P<opts>[^{]*)\{""")

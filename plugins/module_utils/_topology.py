@@ -39,6 +39,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._problems 
     WARNING,
     Problem,
     problem,
+    refusal,
     render,
 )
 
@@ -331,11 +332,8 @@ class Report:
             len(self.topology.clusters), len(self.topology.groups()), len(self.warnings))
 
     def failure_message(self) -> str:
-        head = "Topology validation refused the inventory: %d error(s); nothing was changed." % len(self.errors)
-        return "\n".join([head] + [
-            "- %s [%s]: %s Fix: %s" % (p.code, ", ".join(p.clusters) or p.group or "-", p.message, p.fix)
-            for p in self.errors
-        ])
+        """The refusal of the inventory, rendered as every refusal of the collection is."""
+        return refusal("Topology validation", self.errors)
 
 
 class _Checker:

@@ -118,6 +118,27 @@ def changed(output) -> dict:
     return {host: counts["changed"] for host, counts in recap(output).items()}
 
 
+def core(lab, cluster):
+    """The core API of one of the lab's clusters."""
+    from kubernetes import client  # pylint: disable=import-outside-toplevel  # a lab-only dependency
+    return client.CoreV1Api(lab.clusters[cluster].api_client())
+
+
+# The lab with the interconnect suites' groups (net-a: cluster01, 02; net-b: 03, 04), and with
+# cluster04 moved to net-c.
+INTERCONNECT_LAB = (REPO / "inventories/lab", REPO / "tests/integration/inventories/interconnect")
+INTERCONNECT_NET_C = INTERCONNECT_LAB + (REPO / "tests/integration/inventories/interconnect-net-c",)
+
+
+def interconnect_playbook(name, *args, inventory=INTERCONNECT_LAB, expect=0, tmp=None) -> str:
+    """Output of playbooks/``name``, which must exit with ``expect``.
+
+    With ``tmp``, the merged kubeconfig is written there rather than in the user's ~/.kube.
+    """
+    extra = ("-e", "apiserver_kubeconfig_path=%s" % (tmp / "kubeconfig")) if tmp else ()
+    return run_playbook("playbooks/" + name, *extra, *args, inventories=inventory, expect=expect).output
+
+
 def lab_dir() -> str:
     """The lab's build directory (its tools and charts), as tools/lab/build.py names it."""
     return subprocess.run([sys.executable, str(REPO / "tools/lab/build.py"), "--print-dir"], check=True,

@@ -11,7 +11,7 @@ import pathlib
 import subprocess
 
 import pytest
-from site_helpers import REPO, lab_dir, recap, run_playbook  # pylint: disable=import-error
+from site_helpers import REPO, core, lab_dir, recap, run_playbook  # pylint: disable=import-error
 
 INVENTORIES = REPO / "tests/integration/inventories"
 LAB = [REPO / "inventories/lab", INVENTORIES / "cilium"]
@@ -26,11 +26,6 @@ def playbook(name, inventories, *extra, timeout=900):
     """
     return run_playbook("playbooks/" + name, *extra, inventories=inventories, env={"MCI_LAB_DIR": lab_dir()},
                         timeout=timeout, expect=None)
-
-
-def core(lab, cluster):
-    from kubernetes import client
-    return client.CoreV1Api(lab.clusters[cluster].api_client())
 
 
 def release_revisions(lab, cluster) -> list:

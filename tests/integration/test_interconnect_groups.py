@@ -9,31 +9,18 @@ import os
 
 import pytest
 import yaml
-from site_helpers import REPO, changed, lab_charts, run_playbook  # pylint: disable=import-error
+from site_helpers import (  # pylint: disable=import-error
+    INTERCONNECT_LAB, INTERCONNECT_NET_C, REPO, changed, core, interconnect_playbook, lab_charts)
 
 INVENTORIES = REPO / "tests/integration/inventories"
-LAB = (REPO / "inventories/lab", INVENTORIES / "interconnect")
-NET_C = LAB + (INVENTORIES / "interconnect-net-c",)
+LAB, NET_C = INTERCONNECT_LAB, INTERCONNECT_NET_C
+playbook = interconnect_playbook  # every run of these suites: the interconnect inventories, output asserted
 ADDRESS = LAB + (INVENTORIES / "interconnect-address",)
 NS = "istio-system"
 TWO = {"cluster01": "net-a", "cluster02": "net-a", "cluster03": "net-b", "cluster04": "net-b"}
 THREE = dict(TWO, cluster04="net-c")
 
 pytestmark = pytest.mark.lab
-
-
-def playbook(name, *args, inventory=LAB, expect=0, tmp=None):
-    """Output of playbooks/``name``, which must exit with ``expect``.
-
-    With ``tmp``, the merged kubeconfig is written there rather than in the user's ~/.kube.
-    """
-    extra = ("-e", "apiserver_kubeconfig_path=%s" % (tmp / "kubeconfig")) if tmp else ()
-    return run_playbook("playbooks/" + name, *extra, *args, inventories=inventory, expect=expect).output
-
-
-def core(lab, name):
-    from kubernetes import client
-    return client.CoreV1Api(lab.clusters[name].api_client())
 
 
 def secrets(lab, name):
@@ -119,6 +106,7 @@ def test_disable_after_every_group_is_removed(flow):
         with pytest.raises(ApiException) as err:
             core(lab, name).read_namespaced_service("istio-eastwestgateway", NS)
         assert err.value.status == 404
-        with pytest.raises(ApiException):
+        with pytest.raises(ApiException) as err:
             client.CustomObjectsApi(lab.clusters[name].api_client()).get_namespaced_custom_object(
                 "networking.istio.io", "v1", NS, "gateways", "cross-network-gateway")
+        assert err.value.status == 404

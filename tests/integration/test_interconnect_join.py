@@ -12,35 +12,22 @@ import re
 
 import pytest
 import yaml
-from site_helpers import REPO, changed, lab_charts, run_ansible, run_playbook  # pylint: disable=import-error
+from site_helpers import (  # pylint: disable=import-error
+    INTERCONNECT_LAB, INTERCONNECT_NET_C, REPO, changed, core, interconnect_playbook, lab_charts, run_ansible)
 
 INVENTORIES = REPO / "tests/integration/inventories"
-LAB = (REPO / "inventories/lab", INVENTORIES / "interconnect")
-NET_C = LAB + (INVENTORIES / "interconnect-net-c",)
+LAB, NET_C = INTERCONNECT_LAB, INTERCONNECT_NET_C
+playbook = interconnect_playbook  # every run of these suites: the interconnect inventories, output asserted
 NS = "istio-system"
 ALL_GROUPS = '{"interconnect_remove_groups": ["net-a", "net-b", "net-c"]}'
 
 pytestmark = pytest.mark.lab
 
 
-def playbook(name, *args, inventory=LAB, expect=0, tmp=None):
-    """Output of playbooks/``name``, which must exit with ``expect``.
-
-    With ``tmp``, the merged kubeconfig is written there rather than in the user's ~/.kube.
-    """
-    extra = ("-e", "apiserver_kubeconfig_path=%s" % (tmp / "kubeconfig")) if tmp else ()
-    return run_playbook("playbooks/" + name, *extra, *args, inventories=inventory, expect=expect).output
-
-
 def unchanged(output):
     changes = changed(output)
     assert {"cluster01", "cluster02", "cluster03", "cluster04"} <= set(changes), output[-4000:]
     assert all(count == 0 for count in changes.values()), (changes, output[-6000:])
-
-
-def core(lab, name):
-    from kubernetes import client
-    return client.CoreV1Api(lab.clusters[name].api_client())
 
 
 def remote_secrets(lab, name):
@@ -218,7 +205,7 @@ def test_rules_refuse_with_their_message_and_change_nothing(joined):
     assert "INTERCONNECT_NOT_JOINED [group net-c: -]" in out and "JOINED_GROUP_CHANGED [group net-b: cluster04]" in out
     # Disabling while groups are joined, even with the confirmation.
     out = playbook("interconnect_disable.yml", "-e", "interconnect_disable_confirm='disable interconnect'", expect=2)
-    assert "groups still on the interconnect list: net-a, net-b" in out
+    assert "INTERCONNECT_STILL_JOINED [-] groups still on the interconnect list: net-a, net-b" in out
     out = playbook("interconnect_disable.yml", expect=2)
     assert "interconnect_disable_confirm" in out
     assert snapshot(lab) == before

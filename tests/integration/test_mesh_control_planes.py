@@ -21,7 +21,7 @@ import subprocess
 import time
 
 import pytest
-from site_helpers import REPO, run_site  # pylint: disable=import-error
+from site_helpers import REPO, core, run_site  # pylint: disable=import-error
 
 pytestmark = pytest.mark.lab
 
@@ -133,11 +133,6 @@ def cilium_chart(lab) -> str:
 
 def release_revision(lab, cluster, release="cilium", namespace=KUBE_SYSTEM) -> int:
     return json.loads(helm(lab, cluster, "status", release, "-n", namespace, "-o", "json").stdout)["version"]
-
-
-def core(lab, cluster):
-    from kubernetes import client
-    return client.CoreV1Api(lab.clusters[cluster].api_client())
 
 
 def restart(lab, cluster, deployment, namespace=KUBE_SYSTEM) -> None:

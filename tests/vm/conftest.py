@@ -1,4 +1,4 @@
-"""The VM-backed tests boot qemu twice (slow without KVM): they run through `make test-vm`."""
+"""The VM-backed tests boot qemu several times (slow without KVM): they run through `make test-vm`."""
 
 from __future__ import annotations
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
-import re
-import subprocess
 import sys
 
 import yaml
 from kubernetes import client
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = pathlib.Path(sys.executable).parent / "ansible-playbook"
+# The runner every suite shares (tests/ is on sys.path, see tests/conftest.py).
+from integration.site_helpers import Run, run_playbook
+
 # kwok (tools/lab) manages only Nodes with this annotation: it keeps them Ready.
 KWOK_ANNOTATION = {"kwok.x-k8s.io/node": "fake"}
 # Nothing else in the shared lab schedules onto the test's Node.
@@ -38,25 +36,15 @@ def write_inventory(path: pathlib.Path, kubeconfig: str, nodes: dict, node_vars:
     return path
 
 
-def playbook(inventory: pathlib.Path, *extra: str, timeout: int = 1800) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_HOST_KEY_CHECKING="False")
-    return subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(REPO / "playbooks" / "kernel_upgrade.yml"), *extra],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+def playbook(inventory: pathlib.Path, *extra: str, timeout: int = 1800) -> Run:
+    """playbooks/kernel_upgrade.yml on ``inventory``, not asserted: each test judges its exit code."""
+    return run_playbook("playbooks/kernel_upgrade.yml", *extra, inventories=(inventory,),
+                        env={"ANSIBLE_HOST_KEY_CHECKING": "False"}, timeout=timeout, expect=None)
 
 
 def flat(output: str) -> str:
     """The output with every run of whitespace as one space: the YAML callback folds long messages."""
     return " ".join(output.split())
-
-
-def recap(output: str) -> dict:
-    """``{host: {ok, changed, failed, ...}}`` from the PLAY RECAP."""
-    result = {}
-    for match in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", output, re.M):
-        result[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
-    return result
 
 
 def create_node(api_client, name: str, managed: bool = True) -> None:

@@ -11,7 +11,9 @@ import sys
 
 import pytest
 
-from .kernel_helpers import create_node, delete_node, flat, playbook, recap, unschedulable, write_inventory
+from integration.site_helpers import recap
+
+from .kernel_helpers import create_node, delete_node, flat, playbook, unschedulable, write_inventory
 
 pytestmark = pytest.mark.lab
 NODE = "mci-kernel-local"

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+import re
 import subprocess
 import threading
 import time
 
 import pytest
 
-from .kernel_helpers import REPO, create_node, delete_node, flat, playbook, recap, unschedulable, write_inventory
+from integration.site_helpers import REPO, recap
+
+from .kernel_helpers import create_node, delete_node, flat, playbook, unschedulable, write_inventory
 
 
 def _vm_tool():
@@ -68,6 +71,13 @@ class NodeWatch(threading.Thread):
             if stopping:
                 return
             time.sleep(0.5)
+
+
+def task_result(output, task):
+    """``ok``, ``changed``, ... : what the run printed first under the task named ``task``."""
+    match = re.search(r"^TASK \[[^\]]*%s\] \**\n(?:.*\n)*?(ok|changed|skipping|failed|fatal): \[" % re.escape(task),
+                      output, re.M)
+    return match.group(1) if match else None
 
 
 def minimum(state):
@@ -188,6 +198,8 @@ def test_apply_drains_reboots_into_the_target_and_uncordons(rolled):
     out = runs["apply1"].stdout + runs["apply1"].stderr
     assert runs["apply1"].returncode == 0, out[-6000:]
     assert "%s runs %s" % (NODE, state["target_release"]) in flat(out)
+    # the new kernel's entries: the boot menu changed
+    assert task_result(runs["apply1"].stdout, "Write grub.cfg") == "changed"
     assert ssh(state, "uname", "-r") == state["target_release"]
     saved = ssh(state, "grub-editenv", "list")
     assert "gnulinux-%s-advanced" % state["target_release"] in saved
@@ -219,6 +231,8 @@ def test_a_reboot_that_does_not_come_back_in_time_stops_the_roll_and_leaves_the_
             "after the reboot': node %s did not come back within 5 s after rebooting into %s"
             % (NODE, NODE, NODE, state["target_release"])) in out, out[-6000:]
     assert "The Node is left cordoned (annotation %s)" % CORDON_ANNOTATION in out
+    # both kernels were in the boot menu already: regenerated, equal, not rewritten
+    assert task_result(runs["apply3"].stdout, "Write grub.cfg") == "ok"
     assert runs["after_stop"] == (True, state["target_release"])
 
 

@@ -96,7 +96,12 @@ def test_cacerts_data_chains_the_intermediate_to_the_root():
         FILTERS["istio_cacerts_data"]("-----BEGIN X", "", "-----BEGIN Y")
 
 
-def test_disable_problems_filter():
-    assert FILTERS["istio_disable_problems"]([], "disable interconnect", "disable interconnect") == []
-    problems = FILTERS["istio_disable_problems"](["net-b"], "", "disable interconnect")
-    assert "net-b" in problems[0] and "disable interconnect" in problems[1]
+def test_disable_refusal_filter():
+    assert FILTERS["istio_disable_refusal"]([], "disable interconnect", "disable interconnect") == ""
+    text = FILTERS["istio_disable_refusal"](["net-b"], "", "disable interconnect")
+    assert text.startswith("Disabling the interconnect refused (2 problems); nothing was changed.\n")
+    assert "INTERCONNECT_STILL_JOINED [-] groups still on the interconnect list: net-b" in text
+    assert "field: interconnect_groups; fix: run playbooks/interconnect_remove.yml with " \
+           "interconnect_groups=[\"net-b\"] first" in text
+    assert "field: interconnect_disable_confirm; fix: confirm with -e interconnect_disable_confirm='disable " \
+           "interconnect'" in text

@@ -68,7 +68,7 @@ def test_plan_kosmos_without_minimum_skips():
 def test_grub_plan_and_saved_entry():
     plan = F["kernel_node_plan"](BOOKWORM, node(), {})
     grub = F["kernel_grub_plan"](plan, "6.12.95+bpo-cloud-amd64")
-    assert grub["regenerate"] == ["update-grub"] and grub["editenv"] == ["grub-editenv", "list"]
+    assert grub["generate"] == ["grub-mkconfig"] and grub["editenv"] == ["grub-editenv", "list"]
     assert F["kernel_grub_saved_entry"]("saved_entry=a>b\nnext_entry=\n") == "a>b"
     assert F["kernel_grub_saved_entry"]("") == ""
 

@@ -322,7 +322,9 @@ def test_info_reports_missing_and_unexpected_secrets(lab):
     (["net-a"], None, 2),
 ])
 def test_disable_needs_every_group_removed_and_the_phrase(joined, confirmation, count):
-    assert len(_istio_rules.disable_problems(joined, confirmation, "disable interconnect")) == count
+    problems = _istio_rules.disable_problems(joined, confirmation, "disable interconnect")
+    assert len(problems) == count
+    assert all(p.code and p.field and p.fix for p in problems)
 
 
 @pytest.mark.parametrize("entry, fragment", [

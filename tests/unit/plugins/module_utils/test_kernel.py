@@ -197,23 +197,26 @@ EL7_RHEL = k.Platform("el", "RedHat", 7)
 DEBIAN = k.Platform("debian", "Debian", 12, "bookworm")
 
 
-@pytest.mark.parametrize("platform, uefi, tool, cfg, regenerate", [
-    (EL9, False, "grubby", None, None),
-    (EL9, True, "grubby", None, None),   # never the EFI stub
-    (EL8, True, "grubby", None, None),
-    (EL7_CENTOS, False, "grub2-set-default", "/boot/grub2/grub.cfg", ["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"]),
-    (EL7_CENTOS, True, "grub2-set-default", "/boot/efi/EFI/centos/grub.cfg",
-     ["grub2-mkconfig", "-o", "/boot/efi/EFI/centos/grub.cfg"]),
-    (EL7_RHEL, True, "grub2-set-default", "/boot/efi/EFI/redhat/grub.cfg",
-     ["grub2-mkconfig", "-o", "/boot/efi/EFI/redhat/grub.cfg"]),
-    (DEBIAN, False, "grub-set-default", "/boot/grub/grub.cfg", ["update-grub"]),
+@pytest.mark.parametrize("platform, uefi, tool, cfg, generate, check", [
+    (EL9, False, "grubby", None, None, None),
+    (EL9, True, "grubby", None, None, None),   # never the EFI stub
+    (EL8, True, "grubby", None, None, None),
+    (EL7_CENTOS, False, "grub2-set-default", "/boot/grub2/grub.cfg", ["grub2-mkconfig"], "grub2-script-check"),
+    (EL7_CENTOS, True, "grub2-set-default", "/boot/efi/EFI/centos/grub.cfg", ["grub2-mkconfig"], "grub2-script-check"),
+    (EL7_RHEL, True, "grub2-set-default", "/boot/efi/EFI/redhat/grub.cfg", ["grub2-mkconfig"], "grub2-script-check"),
+    (DEBIAN, False, "grub-set-default", "/boot/grub/grub.cfg", ["grub-mkconfig"], "grub-script-check"),
 ])
-def test_grub_plan(platform, uefi, tool, cfg, regenerate):
+def test_grub_plan(platform, uefi, tool, cfg, generate, check):
     plan = k.grub_plan(platform, uefi, "6.9.7-1.el9.elrepo.x86_64")
-    assert (plan["tool"], plan["grub_cfg"], plan["regenerate"]) == (tool, cfg, regenerate)
+    assert (plan["tool"], plan["grub_cfg"], plan["generate"], plan["script_check"]) == (tool, cfg, generate, check)
     if tool == "grubby":
         assert plan["set_default"] == ["grubby", "--set-default", "/boot/vmlinuz-6.9.7-1.el9.elrepo.x86_64"]
     assert "/boot/efi" not in repr(plan) or platform.major == 7
+
+
+def test_grub_cfg_mode_as_grub_mkconfig_gives_it():
+    assert k.grub_cfg_mode("menuentry 'Debian' {\n}\n") == "0444"
+    assert k.grub_cfg_mode("set superusers=root\n  password_pbkdf2 root grub.pbkdf2.sha512.x\n") == "0400"
 
 
 def test_grub_plan_el7_vendor_override():

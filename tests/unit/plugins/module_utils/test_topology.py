@@ -42,6 +42,8 @@ def test_demo_topology_is_valid_with_cross_group_overlap_as_information():
 def _set(cluster, key, value):
     def mutate(inv):
         inv[cluster][key] = value
+    # the clusters the problem must name: the one changed, by the name it has afterwards
+    mutate.who = {value if key == "cluster_name" and isinstance(value, str) else cluster}
     return mutate
 
 
@@ -51,12 +53,14 @@ def _both(key, value, other_key, other_value):
         for cluster in ("cluster01", "cluster02"):
             inv[cluster][key] = value
             inv[cluster][other_key] = other_value
+    mutate.who = {"cluster01", "cluster02"}
     return mutate
 
 
 def _drop(cluster, key):
     def mutate(inv):
         inv[cluster].pop(key)
+    mutate.who = {cluster}
     return mutate
 
 
@@ -151,9 +155,12 @@ def test_each_rule_reports_its_code_field_and_fix(code, mutate, fields):
     assert not report.ok
     problem = matching[0]
     assert problem.field in fields
-    assert problem.clusters or problem.group
+    assert mutate.who & set(problem.clusters), "%s names %s, not the changed cluster %s" % (
+        code, problem.where, ", ".join(sorted(mutate.who)))
     assert problem.fix, "every error says how to fix it"
-    assert code in report.failure_message()
+    message = report.failure_message()
+    assert message.startswith("Topology validation refused (%d problem" % len(report.errors))
+    assert "field: %s; fix: %s" % (problem.field, problem.fix) in message
 
 
 @pytest.mark.parametrize("groups,code", [
