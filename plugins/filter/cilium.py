@@ -96,13 +96,13 @@ def cilium_mask(before, after):
 def cilium_mesh_spec(hostvars, hosts):
     """The ``clusters`` option of cilium_mesh_info: expected identity and peers, and how to reach each cluster."""
     spec = {}
-    for name, cluster in topology_from_hostvars(hostvars, hosts or []).clusters.items():
-        hv = _hv(hostvars, name)
-        if "__cilium_member" not in hv:
+    topology = topology_from_hostvars(hostvars, hosts or [])
+    for name, cluster in topology.clusters.items():
+        if "__cilium_member" not in _hv(hostvars, name):
             continue
-        rendered = hv.get("__cilium_rendered") or {}
+        # the peers the status report expects too: every other cluster of the group
         spec[name] = {"name": cluster.name, "id": cluster.cluster_id, "group": cluster.network_group,
-                      "peers": list(rendered.get("peers") or []),
+                      "peers": topology.peers(name),
                       "kubeconfig": cluster.kubeconfig, "context": cluster.context}
     return spec
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import os
 import re
 import stat
 import typing as t
+
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import der_fingerprint
 
 try:
     from cryptography import x509
@@ -114,8 +115,8 @@ def _public_der(key: t.Any) -> bytes:
 
 
 def fingerprint(cert: t.Any) -> str:
-    """SHA-256 of the DER certificate, as the status report prints CA fingerprints."""
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    """The collection's one certificate fingerprint (``_pem``), as the status report prints CAs."""
+    return der_fingerprint(cert.public_bytes(serialization.Encoding.DER))
 
 
 def _attribute(name: t.Any, oid: t.Any) -> str:

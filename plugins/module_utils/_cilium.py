@@ -17,13 +17,14 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
-import hashlib
 import re
 import typing as t
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kernel
 from ansible_collections.multicloud.interconnect.plugins.module_utils._cidr import CidrError, covering_network, parse_cidr
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem, problem, refusal
+from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import compare_names
 
 # clustermesh.config.clusters is a map {name: {...}} from chart 1.19.0 on (the chart's
 # "clustermesh-clusters" helper accepts both); older charts only read a list of {name, ...}.
@@ -496,13 +497,14 @@ def render(cluster: t.Mapping[str, t.Any], members: t.Iterable[t.Mapping[str, t.
 
 
 # ---- read-back helpers shared by every reader -----------------------------------------------------
-def clustermesh_secret_peers(data: t.Optional[t.Mapping[str, t.Any]]) -> t.List[str]:
+def clustermesh_secret_peers(data: t.Optional[t.Mapping[str, t.Any]], own: t.Optional[str] = None) -> t.List[str]:
     """Peers configured in a ``cilium-clustermesh`` Secret's data (base64 values), as cilium-cli's status
     counts them: a key is a peer when its etcd configuration names endpoints. Other keys hold TLS
-    material (``<peer>.etcd-client.crt``) or, from chart 1.20 on, host aliases."""
+    material (``<peer>.etcd-client.crt``) or, from chart 1.20 on, host aliases. The cluster's own
+    name (``own``) is never its peer."""
     peers = []
     for key, value in (data or {}).items():
-        if "." in key:
+        if "." in key or key == own:
             continue
         try:
             text = base64.b64decode(value or "", validate=False)
@@ -514,27 +516,6 @@ def clustermesh_secret_peers(data: t.Optional[t.Mapping[str, t.Any]]) -> t.List[
 
 
 # ---- CA ----------------------------------------------------------------------------------------
-def pem_fingerprint(cert: t.Any) -> t.Optional[str]:
-    """SHA-256 of the first certificate's DER; ``cert`` is PEM or base64 of PEM (as in Secrets and values)."""
-    if not cert:
-        return None
-    text = str(cert)
-    if "-----BEGIN" not in text:
-        try:
-            text = base64.b64decode(text, validate=False).decode("ascii", "replace")
-        except (binascii.Error, ValueError):
-            return None
-    match = re.search(r"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", text, re.S)
-    if not match:
-        return None
-    try:
-        der = base64.b64decode("".join(match.group(1).split()))
-    except (binascii.Error, ValueError):
-        return None
-    digest = hashlib.sha256(der).hexdigest()
-    return ":".join(digest[i:i + 2] for i in range(0, 16, 2)).upper()
-
-
 def choose_ca(group: str, secrets: t.Mapping[str, t.Optional[t.Mapping[str, str]]], source_cluster: t.Optional[str],
               provided: t.Optional[t.Mapping[str, str]]) -> t.Dict[str, t.Any]:
     """Which CA a network group uses: provided > the one already in the clusters > controller files.
@@ -606,8 +587,9 @@ def mesh_report(expected: t.Mapping[str, t.Mapping[str, t.Any]],
                 observed: t.Mapping[str, t.Mapping[str, t.Any]]) -> t.Dict[str, t.Any]:
     """Compare what each cluster runs with the plan.
 
-    ``expected``: cluster -> ``{name, id, group, peers}``; ``observed``: cluster -> ``{config: cilium-config
-    data, peers: keys of the cilium-clustermesh Secret, ca_fingerprint}``.
+    ``expected``: cluster -> ``{name, id, group, peers}`` (peers: ``Topology.peers``, as the status
+    report expects them); ``observed``: cluster -> ``{config: cilium-config data, peers:
+    clustermesh_secret_peers of its cilium-clustermesh Secret, ca_fingerprint}``.
     """
     clusters: t.Dict[str, t.Dict[str, t.Any]] = {}
     group_prints: t.Dict[str, t.Set[t.Optional[str]]] = {}
@@ -619,16 +601,15 @@ def mesh_report(expected: t.Mapping[str, t.Mapping[str, t.Any]],
         want = expected[name]
         got = observed.get(name) or {}
         config = got.get("config") or {}
-        configured = sorted(p for p in got.get("peers") or [] if p != want["name"])
-        wanted = sorted(want.get("peers") or [])
+        peers = compare_names(want.get("peers") or [], got.get("peers") or [])
         prints = group_prints.get(want.get("group")) or set()
         entry = {
             "cluster_name": config.get("cluster-name"),
             "cluster_id": config.get("cluster-id"),
             "identity_ok": config.get("cluster-name") == want["name"] and str(config.get("cluster-id")) == str(want["id"]),
-            "configured_peers": configured,
-            "missing_peers": sorted(set(wanted) - set(configured)),
-            "unexpected_peers": sorted(set(configured) - set(wanted)),
+            "configured_peers": peers["configured"],
+            "missing_peers": peers["missing"],
+            "unexpected_peers": peers["stale"],
             "ca_fingerprint": got.get("ca_fingerprint"),
             "ca_match": got.get("ca_fingerprint") is not None and len(prints) == 1,
         }

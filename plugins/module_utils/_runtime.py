@@ -33,6 +33,26 @@ UNKNOWN = "unknown"
 KVSTOREMESH_READY = "cilium_kvstoremesh_remote_cluster_readiness_status"
 ISTIOD_SYNC = "istiod_remote_cluster_sync_status"
 
+
+
+def compare_names(expected: t.Iterable[str], configured: t.Optional[t.Iterable[str]]) -> t.Dict[str, t.Any]:
+    """The peers (remote clusters, members) a cluster's objects name, against the ones expected.
+
+    ``configured`` None: not read (every expected name is missing, none is stale). The one rule the
+    status report and ``cilium_mesh_info`` count peers by.
+    """
+    expected_set = set(expected)
+    if configured is None:
+        return {"expected": sorted(expected_set), "configured": None, "missing": sorted(expected_set), "stale": []}
+    configured_set = set(configured)
+    return {
+        "expected": sorted(expected_set),
+        "configured": sorted(configured_set),
+        "missing": sorted(expected_set - configured_set),
+        "stale": sorted(configured_set - expected_set),
+    }
+
+
 # Where to read each component: namespace is the technique's, the rest is the charts'.
 KVSTOREMESH = {"component": "kvstoremesh", "label_selector": "k8s-app=clustermesh-apiserver",
                "container": "kvstoremesh", "port_name": "kvmesh-metrics", "port": 9964}

@@ -23,6 +23,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime i
     CONNECTED,
     NOT_CONNECTED,
     UNKNOWN,
+    compare_names,
     link_state,
     verdict,
 )
@@ -56,19 +57,6 @@ class Observed:
     def from_dict(cls, data: t.Mapping[str, t.Any]) -> "Observed":
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in fields})
-
-
-def _compare(expected: t.Iterable[str], configured: t.Optional[t.Iterable[str]]) -> t.Dict[str, t.Any]:
-    expected_set = set(expected)
-    if configured is None:
-        return {"expected": sorted(expected_set), "configured": None, "missing": sorted(expected_set), "stale": []}
-    configured_set = set(configured)
-    return {
-        "expected": sorted(expected_set),
-        "configured": sorted(configured_set),
-        "missing": sorted(expected_set - configured_set),
-        "stale": sorted(configured_set - expected_set),
-    }
 
 
 def build_status(topology: Topology, observed: t.Mapping[str, Observed]) -> t.Dict[str, t.Any]:
@@ -107,7 +95,7 @@ def build_status(topology: Topology, observed: t.Mapping[str, Observed]) -> t.Di
             entry["connection"]["cilium"] = verdict(
                 "kvstoremesh", peers, seen.kvstoremesh_remotes,
                 seen.kvstoremesh_reason if seen.reachable else "cluster unreachable: %s" % seen.error)
-            entry["l3"] = _compare(peers, seen.cilium_peers)
+            entry["l3"] = compare_names(peers, seen.cilium_peers)
             entry["cilium"] = {"cluster_name": seen.cilium_cluster_name, "cluster_id": seen.cilium_cluster_id,
                                "ca_fingerprint": seen.cilium_ca_fingerprint}
             if seen.reachable:
@@ -120,7 +108,7 @@ def build_status(topology: Topology, observed: t.Mapping[str, Observed]) -> t.Di
                         entry["drift"].append("cilium-config cluster-id is %s" % seen.cilium_cluster_id)
         elif cluster.cni == "kosmos" and group is not None:
             members = kosmos_seen.get(group.name, {})
-            entry["l3"] = _compare(group.clusters, list(members) if members else None)
+            entry["l3"] = compare_names(group.clusters, list(members) if members else None)
             entry["kosmos"] = {"network_type": members.get(cluster.name)}
             if seen.reachable and cluster.name not in members:
                 entry["drift"].append("not joined to ClusterLink")
@@ -133,7 +121,7 @@ def build_status(topology: Topology, observed: t.Mapping[str, Observed]) -> t.Di
             )
         else:
             expected_remote = []
-        entry["remote_secrets"] = _compare(expected_remote, seen.istio_remote_secrets)
+        entry["remote_secrets"] = compare_names(expected_remote, seen.istio_remote_secrets)
         if expected_remote or seen.istiod_remotes:
             entry["connection"]["istio"] = verdict(
                 "istiod", expected_remote, seen.istiod_remotes,

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium import clustermesh_secret_peers, pem_fingerprint
+from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium import clustermesh_secret_peers
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError, api_client, server_version
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import istiod_report, kvstoremesh_report
 from ansible_collections.multicloud.interconnect.plugins.module_utils._status import ISTIO_CLUSTER_ANNOTATION, Observed
@@ -66,7 +67,7 @@ def observe(cluster: Cluster, params: t.Mapping[str, t.Any]) -> Observed:
         mesh = _absent_is_none(lambda: core.read_namespaced_secret(
             "cilium-clustermesh", params["cilium_namespace"], _request_timeout=timeout))
         if mesh is not None:
-            seen.cilium_peers = clustermesh_secret_peers(mesh.data)
+            seen.cilium_peers = clustermesh_secret_peers(mesh.data, name)
         elif config is not None:
             seen.cilium_peers = []
         if config is not None:

@@ -163,10 +163,11 @@ class Topology:
         """The cluster whose name (``cluster_name``, else its host name) is ``name``."""
         return next((c for c in self.clusters.values() if c.name == name), None)
 
-    def peers(self, name: str) -> t.List[str]:
-        """The other clusters of ``name``'s network group: the ones its L3 technique connects."""
-        group = self.clusters[name].network_group
-        return sorted(c.name for c in self.clusters.values() if c.network_group == group and c.name != name)
+    def peers(self, inventory_name: str) -> t.List[str]:
+        """The names of the other clusters of this cluster's network group: the ones its L3 technique
+        connects (``inventory_name`` is the host; a cluster named otherwise is still not its own peer)."""
+        own = self.clusters[inventory_name]
+        return sorted(c.name for c in self.clusters.values() if c.network_group == own.network_group and c is not own)
 
 
 def _as_int(value: t.Any) -> t.Optional[int]:

@@ -147,7 +147,6 @@ import typing as t
 from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium import (
     mesh_report,
     clustermesh_secret_peers,
-    pem_fingerprint,
     render_report,
 )
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
@@ -157,6 +156,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s impor
     cluster_module,
     describe_api_exception,
 )
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import CONNECTED, NOT_CONNECTED, UNKNOWN, verdict
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import kvstoremesh_report
 
@@ -180,7 +180,7 @@ def observe(cluster: str, spec: t.Mapping[str, t.Any], namespace: str) -> t.Dict
     ca = _read(cluster, lambda: core.read_namespaced_secret("cilium-ca", namespace))
     return {
         "config": dict((config.data or {}) if config else {}),
-        "peers": clustermesh_secret_peers(mesh.data if mesh else None),
+        "peers": clustermesh_secret_peers(mesh.data if mesh else None, spec.get("name") or cluster),
         "ca_fingerprint": pem_fingerprint(((ca.data or {}) if ca else {}).get("ca.crt")),
     }
 

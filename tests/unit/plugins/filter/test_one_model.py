@@ -76,3 +76,34 @@ def test_ca_plan_reads_the_group_from_the_model():
     assert FILTERS["cilium_ca_plan"](facts, ORDER, "net-a") == {"source": "files"}
     facts["h1"]["__cilium_ca_plan"] = {"source": "files"}
     assert FILTERS["cilium_ca_file_groups"](facts, ORDER) == ["net-a"]
+
+
+def test_the_status_report_and_cilium_mesh_info_count_cilium_peers_alike():
+    """Both read one cilium-clustermesh Secret and judge its peers against the same expectation.
+
+    They once disagreed: cilium_mesh_info dropped the cluster's own key and expected the rendered
+    values' peers, the status report kept the own key and expected the model's peers.
+    """
+    import base64  # pylint: disable=import-outside-toplevel
+
+    from ansible_collections.multicloud.interconnect.plugins.module_utils import _cilium, _status  # pylint: disable=import-outside-toplevel
+
+    def etcd(peer):
+        return base64.b64encode(("endpoints:\n- https://%s.mesh.cilium.io:2379\n" % peer).encode()).decode()
+
+    # alpha's Secret: its own key, a peer of another group (stale), no key for beta (missing).
+    secret = {"alpha": etcd("alpha"), "gamma": etcd("gamma"), "gamma.etcd-client.crt": "eA=="}
+    hostvars = {h: dict(v, __cilium_member={}) for h, v in HOSTVARS.items()}
+    model = topology_from_hostvars(hostvars, ORDER)
+
+    seen = _status.Observed(reachable=True, cilium_peers=_cilium.clustermesh_secret_peers(secret, "alpha"))
+    l3 = _status.build_status(model, {"alpha": seen})["clusters"]["alpha"]["l3"]
+
+    spec = FILTERS["cilium_mesh_spec"](hostvars, ORDER)
+    observed = {"h1": {"config": {"cluster-name": "alpha", "cluster-id": "1"}, "ca_fingerprint": "AA",
+                       "peers": _cilium.clustermesh_secret_peers(secret, spec["h1"]["name"])}}
+    info = _cilium.mesh_report({"h1": spec["h1"]}, observed)["clusters"]["h1"]
+
+    assert (l3["configured"], l3["missing"], l3["stale"]) == (["gamma"], ["beta"], ["gamma"])
+    assert (info["configured_peers"], info["missing_peers"], info["unexpected_peers"]) == \
+        (l3["configured"], l3["missing"], l3["stale"])

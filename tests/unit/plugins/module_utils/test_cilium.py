@@ -202,7 +202,10 @@ def test_fingerprint_reads_pem_and_base64_alike(tmp_path):
     cert, _key = make_ca(tmp_path)
     pem = base64.b64decode(cert).decode()
     assert c.pem_fingerprint(cert) == c.pem_fingerprint(pem)
-    assert len(c.pem_fingerprint(cert).split(":")) == 8
+    # what a user compares it with
+    openssl = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", str(tmp_path / "ca.crt")],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    assert openssl.split("=", 1)[1] == c.pem_fingerprint(cert)
     assert c.pem_fingerprint("not a cert") is None and c.pem_fingerprint(None) is None
 
 
@@ -267,6 +270,16 @@ def test_clustermesh_secret_peers_count_only_keys_whose_config_names_endpoints()
     }
     assert c.clustermesh_secret_peers(data) == ["cluster02", "cluster03"]
     assert c.clustermesh_secret_peers(None) == []
+
+
+def test_ca_files_and_the_cluster_readers_print_one_ca_with_one_fingerprint(tmp_path):
+    """ca_files (the controller's copy, through cryptography) and the status report and
+    cilium_mesh_info (the cluster's cilium-ca, stdlib) once printed one CA two ways."""
+    from cryptography import x509  # pylint: disable=import-outside-toplevel
+    from ansible_collections.multicloud.interconnect.plugins.module_utils import _ca  # pylint: disable=import-outside-toplevel
+    cert, _key = make_ca(tmp_path)
+    loaded = x509.load_pem_x509_certificate(base64.b64decode(cert))
+    assert _ca.fingerprint(loaded) == c.pem_fingerprint(cert)
 
 
 def test_status_and_mesh_info_fingerprint_a_ca_the_same_way_whatever_its_encoding():
