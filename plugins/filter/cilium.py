@@ -14,7 +14,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _cilium
-from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import render
+from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import refusal, render
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_hostvars
 
 _display = Display()
@@ -107,6 +107,12 @@ def cilium_mesh_spec(hostvars, hosts):
     return spec
 
 
+def cilium_chart_refusal(chart_ref, found_version, wanted_version):
+    """The refusal of a chart directory of another version, or an empty string."""
+    problems = _cilium.chart_problems(chart_ref, found_version, wanted_version)
+    return refusal("Cilium chart", problems) if problems else ""
+
+
 def cilium_chart_is_local(chart_ref):
     """True when the chart reference is a path on the controller (not a repository chart nor oci://)."""
     text = str(chart_ref or "")
@@ -117,6 +123,7 @@ class FilterModule:
     def filters(self):
         return {
             "cilium_kernel_findings": cilium_kernel_findings,
+            "cilium_chart_refusal": cilium_chart_refusal,
             "cilium_kernel_problems": cilium_kernel_problems,
             "cilium_member": cilium_member,
             "cilium_mesh_problems": cilium_mesh_problems,

@@ -250,6 +250,17 @@ def member(cluster: t.Any, settings: t.Mapping[str, t.Any], nodes: t.Any, servic
     }
 
 
+def chart_problems(chart_ref: str, found_version: t.Any, wanted_version: t.Any) -> t.List[Problem]:
+    """A chart directory of another version than ``cilium_chart_version``, which decides the values' format."""
+    if str(found_version) == str(wanted_version):
+        return []
+    return [problem("CILIUM_CHART_VERSION_MISMATCH",
+                    "the chart in %s is version %s, but cilium_chart_version is %s (it decides the values format)."
+                    % (chart_ref, found_version, wanted_version),
+                    "set cilium_chart_version: \"%s\", or point cilium_chart_ref to the chart you mean" % found_version,
+                    field="cilium_chart_version")]
+
+
 def mesh_problems(members: t.Iterable[t.Mapping[str, t.Any]],
                   expected: t.Mapping[str, t.Iterable[str]]) -> t.List[Problem]:
     """Problems that must stop the run before any change: ports, service types, clusters left out.
@@ -529,9 +540,11 @@ def choose_ca(group: str, secrets: t.Mapping[str, t.Optional[t.Mapping[str, str]
     found = {name: data for name, data in secrets.items() if data and data.get("ca.crt") and data.get("ca.key")}
     if source_cluster:
         if source_cluster not in found:
-            raise CiliumError("network group %s: cilium_ca_source_cluster is %s, which has no cilium-ca Secret "
-                              "with ca.crt and ca.key (clusters with one: %s); fix: name one of those, or unset it"
-                              % (group, source_cluster, ", ".join(sorted(found)) or "none"))
+            raise CiliumError(refusal("Cilium CA", [problem(
+                "CILIUM_CA_SOURCE_INVALID",
+                "network group %s: cilium_ca_source_cluster is %s, which has no cilium-ca Secret with ca.crt and ca.key "
+                "(clusters with one: %s)." % (group, source_cluster, ", ".join(sorted(found)) or "none"),
+                "name one of those, or unset it", [source_cluster], group, "cilium_ca_source_cluster")]))
         chosen = source_cluster
     else:
         prints: t.Dict[str, t.List[str]] = {}
@@ -539,9 +552,11 @@ def choose_ca(group: str, secrets: t.Mapping[str, t.Optional[t.Mapping[str, str]
             prints.setdefault(pem_fingerprint(data["ca.crt"]) or "unreadable", []).append(name)
         if len(prints) > 1:
             detail = "; ".join("%s on %s" % (fp, ", ".join(names)) for fp, names in sorted(prints.items()))
-            raise CiliumError("network group %s: clusters already run different Cilium CAs (%s); one mesh needs one CA. "
-                              "fix: set cilium_ca_source_cluster to the cluster whose CA the others adopt (their "
-                              "Cilium certificates are re-issued)" % (group, detail))
+            raise CiliumError(refusal("Cilium CA", [problem(
+                "CILIUM_CA_CONFLICT",
+                "network group %s: clusters already run different Cilium CAs (%s); one mesh needs one CA." % (group, detail),
+                "set cilium_ca_source_cluster to the cluster whose CA the others adopt (their Cilium certificates are "
+                "re-issued)", sorted(found), group, "cilium_ca_source_cluster")]))
         if not found:
             return {"source": "files"}
         chosen = sorted(found)[0]

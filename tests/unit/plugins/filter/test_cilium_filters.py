@@ -81,3 +81,12 @@ def test_chart_is_local(ref, local):
 def test_mask_filter_shape():
     out = f.cilium_mask({"tls": {"ca": {"key": "k"}}}, {"tls": {"ca": {"key": "k"}}})
     assert out == {"before": {"tls": {"ca": {"key": "<hidden>"}}}, "after": {"tls": {"ca": {"key": "<hidden>"}}}}
+
+
+def test_a_chart_directory_of_another_version_is_refused_with_field_and_fix():
+    assert f.cilium_chart_refusal("/charts/cilium", "1.20.2", "1.20.2") == ""
+    text = f.cilium_chart_refusal("/charts/cilium", "1.19.4", "1.20.2")
+    assert text.splitlines()[0] == "Cilium chart refused (1 problem); nothing was changed."
+    assert "CILIUM_CHART_VERSION_MISMATCH [-] the chart in /charts/cilium is version 1.19.4, but cilium_chart_version " \
+           "is 1.20.2" in text
+    assert 'field: cilium_chart_version; fix: set cilium_chart_version: "1.19.4"' in text

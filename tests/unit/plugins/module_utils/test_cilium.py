@@ -190,6 +190,15 @@ def test_mesh_problems_catch_shared_ports_range_and_limit():
     assert c.mesh_problems(mesh(2), {"net-a": ["cluster01", "cluster02"]}) == []
 
 
+def test_mesh_problems_refuse_a_service_type_the_chart_does_not_take():
+    settings = dict(SETTINGS, service_type="ClusterIP")
+    problems = c.mesh_problems([member("cluster01", 1, settings=settings), member("cluster02", 2)],
+                               {"net-a": ["cluster01", "cluster02"]})
+    assert [(p.code, p.clusters, p.field) for p in problems] == [
+        ("CILIUM_SERVICE_TYPE_INVALID", ("cluster01",), "cilium_clustermesh_service_type")]
+    assert problems[0].fix == "use NodePort or LoadBalancer"
+
+
 def make_ca(tmp_path):
     key, crt = tmp_path / "ca.key", tmp_path / "ca.crt"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
@@ -217,10 +226,14 @@ def test_choose_ca_adopts_one_refuses_two_and_obeys_the_source(tmp_path):
     assert c.choose_ca("net-a", {"cluster01": None, "cluster02": None}, None, None) == {"source": "files"}
     adopted = c.choose_ca("net-a", {"cluster01": None, "cluster02": one}, None, None)
     assert adopted["source"] == "cluster" and adopted["cluster"] == "cluster02" and adopted["key"] == one["ca.key"]
-    with pytest.raises(c.CiliumError, match="cluster01.*cluster02|different Cilium CAs"):
+    with pytest.raises(c.CiliumError) as err:
         c.choose_ca("net-a", {"cluster01": one, "cluster02": two}, None, None)
+    assert "CILIUM_CA_CONFLICT [group net-a: cluster01, cluster02] network group net-a: clusters already run " \
+           "different Cilium CAs" in str(err.value)
+    assert "field: cilium_ca_source_cluster; fix: set cilium_ca_source_cluster" in str(err.value)
     assert c.choose_ca("net-a", {"cluster01": one, "cluster02": two}, "cluster02", None)["cert"] == two["ca.crt"]
-    with pytest.raises(c.CiliumError, match="cilium_ca_source_cluster is cluster03"):
+    with pytest.raises(c.CiliumError, match=r"CILIUM_CA_SOURCE_INVALID \[group net-a: cluster03\] network group net-a: "
+                                            "cilium_ca_source_cluster is cluster03"):
         c.choose_ca("net-a", {"cluster01": one}, "cluster03", None)
     assert c.choose_ca("net-a", {"cluster01": one}, None, {"cert": "x", "key": "y"}) == {"source": "provided"}
 
