@@ -17,7 +17,7 @@ import importlib.util
 import os
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 # The kubernetes library is imported by the functions that use it, not here: importing it costs
 # about 0.2 s of CPU (every API model), a third of a module run, and the per-cluster stage modules
@@ -39,9 +39,11 @@ def __getattr__(name: str) -> t.Any:
 # Options of every module that talks to clusters (doc fragment multicloud.interconnect.cluster_access).
 # A kubeconfig may be a path, which Ansible must not mask in output, or a mapping with credentials,
 # which the modules never return.
+# The K8S_AUTH_* variables (what an AWX credential injects), as kubernetes.core reads them; the
+# readers (api_client, _kube_api) fall back to them too, for entries of multi-cluster options.
 ACCESS_ARGS: t.Dict[str, t.Dict[str, t.Any]] = {
-    "kubeconfig": {"type": "raw", "no_log": False},
-    "context": {"type": "str"},
+    "kubeconfig": {"type": "raw", "no_log": False, "fallback": (env_fallback, ["K8S_AUTH_KUBECONFIG"])},
+    "context": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_CONTEXT"])},
 }
 
 

@@ -107,3 +107,18 @@ def test_a_module_default_kubeconfig_reaches_the_cluster_reader(name, tmp_path, 
     result.pop("invocation", None)  # the arguments echoed back prove nothing
     said = result.get("msg") if result.get("failed") else json.dumps(result.get("status", {}).get("clusters"))
     assert "cannot load kubeconfig %s" % missing in said and "cluster01" in said, result
+
+
+@pytest.mark.parametrize("name", sorted(ENTRIES))
+def test_k8s_auth_kubeconfig_reaches_the_cluster_reader_when_nothing_names_one(name, tmp_path, capsys, monkeypatch):
+    """What an AWX credential injects: the argument spec's fallback, as in kubernetes.core."""
+    injected = tmp_path / "injected-by-a-credential.yaml"
+    monkeypatch.setenv("K8S_AUTH_KUBECONFIG", str(injected))
+    module = importlib.import_module("ansible_collections.multicloud.interconnect.plugins.modules." + name)
+    with patch_module_args(dict(ENTRIES[name])):
+        with pytest.raises(SystemExit):
+            module.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result["invocation"]["module_args"]["kubeconfig"] == str(injected)
+    said = result.get("msg") if result.get("failed") else json.dumps(result.get("status", {}).get("clusters"))
+    assert "cannot load kubeconfig %s" % injected in said and "cluster01" in said, result
