@@ -107,22 +107,25 @@ def clusters_from_params(clusters: t.Mapping[str, t.Mapping[str, t.Any]]) -> t.D
         entry = clusters[name] or {}
         if not isinstance(entry, dict):
             problems.append(Problem("CLUSTER_INVALID", "clusters entry %s must be a mapping." % name,
-                                    "give network_group, eastwest_gateway, api_url, ca_data, kubeconfig ...", (name,)))
+                                    "give network_group, eastwest_gateway, api_url, ca_data, kubeconfig ...", (name,),
+                                    field="clusters"))
             continue
         unknown = sorted(set(entry) - set(CLUSTER_KEYS))
         if unknown:
             problems.append(Problem("CLUSTER_INVALID", "clusters entry %s has unknown keys %s." % (name, ", ".join(unknown)),
-                                    "use only %s" % ", ".join(CLUSTER_KEYS), (name,)))
+                                    "use only %s" % ", ".join(CLUSTER_KEYS), (name,), field="clusters"))
             continue
         group = entry.get("network_group")
         if not isinstance(group, str) or not _DNS1123_LABEL.match(group):
             problems.append(Problem("CLUSTER_INVALID", "cluster %s has network_group %r." % (name, group),
-                                    "set cluster_network_group to a DNS-1123 label", (name,)))
+                                    "set cluster_network_group to a DNS-1123 label", (name,),
+                                    field="cluster_network_group"))
             continue
         gateway = entry.get("eastwest_gateway") or None
         if gateway is not None and not isinstance(gateway, dict):
             problems.append(Problem("CLUSTER_INVALID", "cluster %s has eastwest_gateway %r." % (name, gateway),
-                                    "write cluster_eastwest_gateway as a mapping", (name,), group))
+                                    "write cluster_eastwest_gateway as a mapping", (name,), group,
+                                    field="cluster_eastwest_gateway"))
             continue
         result[name] = ClusterSpec(
             name=name, group=group, gateway=gateway, api_url=entry.get("api_url") or None,

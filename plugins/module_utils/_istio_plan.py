@@ -88,7 +88,7 @@ def group_gateways(specs: t.Mapping[str, ClusterSpec], observed: t.Mapping[str, 
             if reason:
                 problems.append(Problem("GATEWAY_ADDRESS_PENDING", "east-west gateway of %s: %s." % (name, reason),
                                         "wait for the address, or set cluster_eastwest_gateway.address",
-                                        (name,), group))
+                                        (name,), group, field="cluster_eastwest_gateway.address"))
             for entry in found:
                 if entry not in entries:
                     entries.append(entry)
