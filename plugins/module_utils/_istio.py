@@ -10,7 +10,7 @@ The interconnect is split by concern, each step reading as observe -> desired ->
 
 * ``_istio`` (this file): names and constants, the clusters as the inventory gives them
   (``ClusterSpec``), what a cluster shows (``Observed``) and the joined groups it records;
-* ``_istio_rules``: what the seed's rules refuse, before anything is written;
+* ``_istio_rules``: what the mesh network groups' rules refuse, before anything is written;
 * ``_istio_plan``: pure; the objects every cluster must have or lose, and the meshNetworks
   the istiod releases must carry;
 * ``_istio_access``: one cluster's API, read once into ``Observed``, and the writes of a plan;

@@ -44,7 +44,7 @@ def desired_joined(recorded: t.Iterable[str], requested: t.Iterable[str], state:
 
 def check_rules(specs: t.Mapping[str, ClusterSpec], recorded: t.Mapping[str, t.Mapping[str, t.Any]],
                 requested: t.Sequence[str], state: str, addresses_only: bool = False) -> t.List[Problem]:
-    """Every reason the seed's rules refuse this request; empty when it may proceed."""
+    """Every reason the mesh network groups' rules refuse this request; empty when it may proceed."""
     problems: t.List[Problem] = []
     groups = groups_of(specs)
     remove_flow = ("interconnect_remove.yml (state=absent) for %s, change the inventory, then "

@@ -108,10 +108,9 @@ def newest_release(releases: t.Iterable[t.Any]) -> t.Optional[str]:
 # ---- minimum per CNI ---------------------------------------------------------------------------
 
 # Cilium's system requirements: 5.10 or later, except RHEL 8.10's 4.18 which carries the
-# backported eBPF features. The seed documents 4.9.17 (also kubespray's assert): a lower,
+# backported eBPF features. DaoCloud's Cilium guide documents 4.9.17 (also kubespray's assert): a lower,
 # documented choice for older Cilium releases, never the default.
 CNI_MINIMUM: t.Dict[str, t.Optional[str]] = {"cilium": "5.10", "kosmos": None, "none": None}
-SEED_MINIMUM = "4.9.17"
 
 
 def minimum_for(cni: t.Any, override: t.Any = None) -> t.Optional[str]:

@@ -1,4 +1,4 @@
-"""A third group, remove one, update an address, disable: the seed's day-2 flow on the lab.
+"""A third group, remove one, update an address, disable: the day-2 flow of DaoCloud's mesh network groups, on the lab.
 
 Starts from net-a + net-b joined (as test_interconnect_join leaves them, or makes it so).
 """

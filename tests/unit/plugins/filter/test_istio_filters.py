@@ -78,7 +78,7 @@ def test_node_port_patch(spec, expected):
         assert patch["spec"]["ports"] == [{"port": 15443, "nodePort": expected}]
 
 
-def test_gateway_rule_is_the_seed_rule():
+def test_gateway_rule_is_the_documented_rule():
     rule = FILTERS["istio_gateway_rule"]("cross-network-gateway", "istio-system", ["*.local"], "istio-eastwestgateway")
     assert rule["spec"]["selector"] == {"istio": "eastwestgateway"}
     assert rule["spec"]["servers"] == [{"port": {"number": 15443, "name": "tls", "protocol": "TLS"},

@@ -55,7 +55,7 @@ def test_newest_release_ignores_non_release_lines():
 @pytest.mark.parametrize("cni, override, expected", [
     ("cilium", None, "5.10"),
     ("cilium", "", "5.10"),
-    ("cilium", "4.9.17", "4.9.17"),   # the seed's documented lower choice
+    ("cilium", "4.9.17", "4.9.17"),   # the lower choice DaoCloud's Cilium guide documents
     ("kosmos", None, None),
     ("none", None, None),
     ("kosmos", "5.4", "5.4"),
