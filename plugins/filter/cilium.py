@@ -42,9 +42,38 @@ def cilium_kernel_problems(hostvars, hosts, minimum, allow_unknown=False):
     return render(_cilium.kernel_problems(findings, minimum, bool(allow_unknown)))
 
 
-def cilium_member(name, hostvars, settings, nodes, service):
-    """What peers need from the cluster of inventory host ``name``: name, ID, group, service type, nodePort, endpoint."""
-    return _cilium.member(topology_from_hostvars(hostvars, [name]).clusters[name], settings, nodes, service)
+def cilium_member(name, hostvars, settings, nodes, service, cluster_id=None):
+    """What peers need from the cluster of inventory host ``name``: name, ID, group, service type, nodePort, endpoint.
+
+    ``cluster_id``: the ID ``cilium_cluster_ids`` chose (the inventory's, or kept, or allocated).
+    """
+    return _cilium.member(topology_from_hostvars(hostvars, [name]).clusters[name], settings, nodes, service, cluster_id)
+
+
+def cilium_running_id(config_maps):
+    """The ``cluster-id`` a cluster's ``cilium-config`` holds (the read of it: a list of 0 or 1 objects), or None."""
+    for config in config_maps or []:
+        value = str(((config or {}).get("data") or {}).get("cluster-id") or "").strip()
+        return int(value) if value.isdigit() and int(value) > 0 else None
+    return None
+
+
+def cilium_cluster_ids(hostvars, hosts, inventory_hosts, max_id):
+    """``{ids: {host: {id, source}}, report: lines, problems: rendered refusal or ""}`` for the Cilium
+    clusters of ``hosts``: the inventory's cluster_id, else the ID the cluster runs with
+    (``__cilium_running_id``, gathered), else the lowest free ID; every cluster_id of the inventory
+    (``inventory_hosts``) is taken, whatever its technique."""
+    topology = topology_from_hostvars(hostvars, inventory_hosts or [])
+    playing = set(hosts or [])
+    entries = []
+    for name, cluster in topology.clusters.items():
+        entries.append({"inventory_name": name, "name": cluster.name, "group": cluster.network_group,
+                        "cilium": name in playing and cluster.cni == "cilium", "given": cluster.id_int(),
+                        "running": _hv(hostvars, name).get("__cilium_running_id") if name in playing else None})
+    ids, problems = _cilium.allocate_ids(entries, int(max_id or 255))
+    names = {name: cluster.name for name, cluster in topology.clusters.items()}
+    return {"ids": ids, "report": _cilium.id_report(ids, names),
+            "problems": refusal("Cilium cluster IDs", problems) if problems else ""}
 
 
 def cilium_mesh_problems(hostvars, hosts, inventory_hosts):
@@ -100,8 +129,10 @@ def cilium_mesh_spec(hostvars, hosts):
     for name, cluster in topology.clusters.items():
         if "__cilium_member" not in _hv(hostvars, name):
             continue
+        # the ID the member was planned with: the inventory's, or the one cilium_cluster_ids chose
         # the peers the status report expects too: every other cluster of the group
-        spec[name] = {"name": cluster.name, "id": cluster.cluster_id, "group": cluster.network_group,
+        spec[name] = {"name": cluster.name, "id": _hv(hostvars, name)["__cilium_member"]["id"],
+                      "group": cluster.network_group,
                       "peers": topology.peers(name),
                       "kubeconfig": cluster.kubeconfig, "context": cluster.context}
     return spec
@@ -126,6 +157,8 @@ class FilterModule:
             "cilium_chart_refusal": cilium_chart_refusal,
             "cilium_kernel_problems": cilium_kernel_problems,
             "cilium_member": cilium_member,
+            "cilium_running_id": cilium_running_id,
+            "cilium_cluster_ids": cilium_cluster_ids,
             "cilium_mesh_problems": cilium_mesh_problems,
             "cilium_ca_plan": cilium_ca_plan,
             "cilium_ca_file_groups": cilium_ca_file_groups,

@@ -232,16 +232,89 @@ def node_port_problems(group: t.Any, ports: t.Mapping[str, t.Optional[int]]) -> 
     return problems
 
 
-def member(cluster: t.Any, settings: t.Mapping[str, t.Any], nodes: t.Any, service: t.Any) -> t.Dict[str, t.Any]:
-    """What peers need to know about one cluster (a ``_topology.Cluster``): name, ID, group, endpoint."""
+# ---- cluster IDs the inventory leaves out -------------------------------------------------------
+
+IdChoice = t.Dict[str, t.Dict[str, t.Any]]  # inventory name -> {id, source: inventory | running | allocated}
+
+
+def allocate_ids(entries: t.Sequence[t.Mapping[str, t.Any]], max_id: int) -> t.Tuple[IdChoice, t.List[Problem]]:
+    """A cluster ID for every Cilium cluster: the inventory's, else the one it runs with, else the lowest free.
+
+    ``entries`` in inventory order: ``{inventory_name, name, group, cilium, given, running}`` for every
+    cluster of the inventory (``given``: its ``cluster_id`` or None; ``running``: the ``cluster-id``
+    its cilium-config holds, None when not read or not installed; ``cilium``: whether it needs an
+    ID). Every given ID is taken, then the running IDs of the clusters that give none, then the
+    lowest free IDs in inventory order: so adding a cluster never renumbers another, and re-runs
+    keep what the first run chose. Returns ``{inventory_name: {id, source}}`` for the Cilium
+    clusters and the problems (a running ID another cluster's inventory sets; no free ID left).
+    """
+    taken: t.Dict[int, str] = {}
+    for entry in entries:
+        if entry.get("given") is not None:
+            taken.setdefault(int(entry["given"]), entry["name"])
+    ids: IdChoice = {}
+    problems: t.List[Problem] = []
+    wanting = [e for e in entries if e.get("cilium")]
+    for entry in wanting:
+        if entry.get("given") is not None:
+            ids[entry["inventory_name"]] = {"id": int(entry["given"]), "source": "inventory"}
+    for entry in wanting:
+        running = entry.get("running")
+        if entry.get("given") is not None or running in (None, "", 0, "0"):
+            continue
+        running = int(running)
+        holder = taken.get(running)
+        if holder is not None:
+            problems.append(problem(
+                "ID_RUNNING_TAKEN",
+                "cluster %s runs with cluster ID %d and sets no cluster_id, but %s holds that ID." % (
+                    entry["name"], running, holder),
+                "set cluster_id of %s to the ID it should keep (a cluster whose ID changes reconnects to its "
+                "peers), or give %s another one" % (entry["name"], holder),
+                [entry["name"], holder], entry.get("group"), "cluster_id"))
+            continue
+        taken[running] = entry["name"]
+        ids[entry["inventory_name"]] = {"id": running, "source": "running"}
+    free = (n for n in range(1, max_id + 1) if n not in taken)
+    for entry in wanting:
+        if entry["inventory_name"] in ids or entry.get("given") is not None or \
+                entry.get("running") not in (None, "", 0, "0"):
+            continue
+        chosen = next(free, None)
+        if chosen is None:
+            problems.append(problem(
+                "ID_EXHAUSTED", "no cluster ID in 1..%d is free for cluster %s." % (max_id, entry["name"]),
+                "set mesh_max_connected_clusters: 511, or remove clusters", [entry["name"]], entry.get("group"),
+                "cluster_id"))
+            continue
+        taken[chosen] = entry["name"]
+        ids[entry["inventory_name"]] = {"id": chosen, "source": "allocated"}
+    return ids, problems
+
+
+def id_report(ids: t.Mapping[str, t.Mapping[str, t.Any]], names: t.Mapping[str, str]) -> t.List[str]:
+    """One line per Cilium cluster: its ID and where the ID came from."""
+    return ["%s: cluster ID %d (%s)" % (names.get(inv, inv), entry["id"], {
+        "inventory": "cluster_id", "running": "kept: the ID it runs with",
+        "allocated": "allocated: lowest free"}[entry["source"]]) for inv, entry in sorted(
+            ids.items(), key=lambda item: names.get(item[0], item[0]))]
+
+
+def member(cluster: t.Any, settings: t.Mapping[str, t.Any], nodes: t.Any, service: t.Any,
+           cluster_id: t.Any = None) -> t.Dict[str, t.Any]:
+    """What peers need to know about one cluster (a ``_topology.Cluster``): name, ID, group, endpoint.
+
+    ``cluster_id``: the ID ``allocate_ids`` chose, when the inventory sets none.
+    """
+    cluster_id = cluster.cluster_id if cluster_id in (None, "") else cluster_id
     service_type = settings.get("service_type") or "NodePort"
-    node_port = clustermesh_node_port(settings, cluster.cluster_id)
+    node_port = clustermesh_node_port(settings, cluster_id)
     if node_port is None and settings.get("node_port") not in (None, ""):
         node_port = int(settings["node_port"])
     return {
         "inventory_name": cluster.inventory_name,
         "name": cluster.name,
-        "id": cluster.cluster_id,
+        "id": cluster_id,
         "group": cluster.network_group,
         "pod_cidrs": list(cluster.pod_cidrs),
         "service_type": service_type,

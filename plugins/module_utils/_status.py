@@ -81,6 +81,7 @@ def build_status(topology: Topology, observed: t.Mapping[str, Observed]) -> t.Di
             "group": cluster.network_group,
             "technique": cluster.cni,
             "cluster_id": cluster.id_int(),
+            "cluster_id_source": "inventory" if cluster.id_int() is not None else None,
             "pod_cidrs": [str(c) for c in cluster.pod_cidrs],
             "service_cidrs": [str(c) for c in cluster.service_cidrs],
             "reachable": seen.reachable,
@@ -104,7 +105,10 @@ def build_status(topology: Topology, observed: t.Mapping[str, Observed]) -> t.Di
                 else:
                     if seen.cilium_cluster_name != cluster.name:
                         entry["drift"].append("cilium-config cluster-name is %s" % seen.cilium_cluster_name)
-                    if str(seen.cilium_cluster_id) != str(cluster.id_int()):
+                    if cluster.id_int() is None:
+                        # no cluster_id in the inventory: the ID the cilium stage kept or allocated
+                        entry["cluster_id"], entry["cluster_id_source"] = seen.cilium_cluster_id, "allocated"
+                    elif str(seen.cilium_cluster_id) != str(cluster.id_int()):
                         entry["drift"].append("cilium-config cluster-id is %s" % seen.cilium_cluster_id)
         elif cluster.cni == "kosmos" and group is not None:
             members = kosmos_seen.get(group.name, {})
@@ -231,7 +235,8 @@ def render_table(status: t.Mapping[str, t.Any]) -> t.List[str]:
             name,
             str(entry["group"]),
             str(entry["technique"]),
-            "-" if entry["cluster_id"] is None else str(entry["cluster_id"]),
+            "-" if entry["cluster_id"] is None else str(entry["cluster_id"]) + (
+                "*" if entry.get("cluster_id_source") == "allocated" else ""),
             ",".join(entry["pod_cidrs"]),
             peers,
             "%d/%d" % (len(secrets["expected"]) - len(secrets["missing"]), len(secrets["expected"])),
@@ -241,6 +246,8 @@ def render_table(status: t.Mapping[str, t.Any]) -> t.List[str]:
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    if any(e.get("cluster_id_source") == "allocated" for e in status["clusters"].values()):
+        lines.append("* cluster ID set by the cilium stage (no cluster_id in the inventory)")
     lines.append("")
     for name, group in status["groups"].items():
         lines.append("group %s: %s, clusters %s, interconnected: %s, gateways: %s, %s" % (

@@ -402,9 +402,10 @@ class _Checker:
             raw = cluster.cluster_id
             if raw is None:
                 if cluster.cni == "cilium":
-                    self.add("ID_MISSING", ERROR, "cluster_id", [cluster.name],
-                             "cluster %s uses Cilium but has no cluster_id." % cluster.name,
-                             "set cluster_id to an unused integer in 1..%d" % mesh_max)
+                    self.add("ID_TO_ALLOCATE", INFO, "cluster_id", [cluster.name],
+                             "cluster %s uses Cilium and sets no cluster_id: the cilium stage keeps the ID it runs "
+                             "with, or gives it the lowest ID no other cluster holds." % cluster.name,
+                             "set cluster_id to pin one")
                 continue
             value = _as_int(raw)
             if value is None:
@@ -649,6 +650,8 @@ class _Checker:
             ports = {}
             for cluster in members:
                 settings = {k[len(prefix):]: v for k, v in cluster.settings.items() if k.startswith(prefix)}
+                if cluster.id_int() is None and settings.get("node_port") in (None, ""):
+                    continue  # base + an ID chosen at install: the cilium stage's preflight checks that port
                 try:
                     ports[cluster.name] = _cilium.clustermesh_node_port(settings, cluster.id_int())
                 except _cilium.CiliumError as err:

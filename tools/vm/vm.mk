@@ -17,7 +17,7 @@ vm-deps:
 vm-image: vm-deps ## build (or reuse) the Debian test VM image
 	tools/vm/build-image.sh
 
-# Two boots under software emulation take long: the VM tests run only here (MCI_VM_TESTS=1);
+# Five boots under software emulation take long: the VM tests run only here (MCI_VM_TESTS=1);
 # under `make pytest` they are skipped with that reason.
 test-vm: setup vm-deps vm-image ## real rolling kernel upgrade of a Debian VM (qemu, lab Node object)
 	MCI_VM_TESTS=1 $(BIN)/pytest -q -m vm tests/vm

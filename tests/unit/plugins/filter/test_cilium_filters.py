@@ -90,3 +90,29 @@ def test_a_chart_directory_of_another_version_is_refused_with_field_and_fix():
     assert "CILIUM_CHART_VERSION_MISMATCH [-] the chart in /charts/cilium is version 1.19.4, but cilium_chart_version " \
            "is 1.20.2" in text
     assert 'field: cilium_chart_version; fix: set cilium_chart_version: "1.19.4"' in text
+
+
+def test_running_id_from_the_cilium_config_read():
+    assert f.cilium_running_id([{"data": {"cluster-id": "7", "cluster-name": "x"}}]) == 7
+    assert f.cilium_running_id([{"data": {"cluster-id": "0"}}]) is None  # 0: outside any mesh
+    assert f.cilium_running_id([]) is None and f.cilium_running_id(None) is None
+
+
+def test_cluster_ids_of_the_play_keep_running_ids_and_take_every_inventory_id():
+    hv = hostvars(3)
+    hv["cluster01"].pop("cluster_id")
+    hv["cluster01"]["__cilium_running_id"] = 2      # runs with 2 already
+    hv["cluster02"].pop("cluster_id")               # new: lowest free, 1 being free
+    result = f.cilium_cluster_ids(hv, ["cluster01", "cluster02", "cluster03"], sorted(hv), 255)
+    assert result["problems"] == ""
+    assert result["ids"] == {"cluster01": {"id": 2, "source": "running"}, "cluster02": {"id": 1, "source": "allocated"},
+                             "cluster03": {"id": 3, "source": "inventory"}}
+    assert result["report"] == ["cluster01: cluster ID 2 (kept: the ID it runs with)",
+                                "cluster02: cluster ID 1 (allocated: lowest free)", "cluster03: cluster ID 3 (cluster_id)"]
+    # cluster09 (Kosmos, ID 9) is not planned but its ID is taken
+    hv["cluster03"].pop("cluster_id")
+    hv["cluster09"]["cluster_id"] = 3
+    assert f.cilium_cluster_ids(hv, ["cluster01", "cluster02", "cluster03"], sorted(hv), 255)["ids"]["cluster03"] == \
+        {"id": 4, "source": "allocated"}
+    member = f.cilium_member("cluster02", hv, SETTINGS, nodes("172.30.2"), None, 1)
+    assert (member["id"], member["node_port"]) == (1, 32001)

@@ -93,7 +93,7 @@ def test_the_status_report_and_cilium_mesh_info_count_cilium_peers_alike():
 
     # alpha's Secret: its own key, a peer of another group (stale), no key for beta (missing).
     secret = {"alpha": etcd("alpha"), "gamma": etcd("gamma"), "gamma.etcd-client.crt": "eA=="}
-    hostvars = {h: dict(v, __cilium_member={}) for h, v in HOSTVARS.items()}
+    hostvars = {h: dict(v, __cilium_member={"id": v["cluster_id"]}) for h, v in HOSTVARS.items()}
     model = topology_from_hostvars(hostvars, ORDER)
 
     seen = _status.Observed(reachable=True, cilium_peers=_cilium.clustermesh_secret_peers(secret, "alpha"))

@@ -359,3 +359,46 @@ def test_render_exempts_the_group_pod_ranges_not_other_groups():
     assert values["ipMasqAgent"]["config"]["nonMasqueradeCIDRs"] == ["10.244.0.0/16", "10.245.0.0/16"]
     with pytest.raises(c.CiliumError, match="CILIUM_NATIVE_ROUTING_CIDR_UNCOVERED"):
         c.render(members[0], members, dict(settings, native_routing_cidrs=["10.244.0.0/16"]), None, None, "1.20.2")
+
+
+def entry(name, given=None, running=None, cilium=True, group="net-a"):
+    return {"inventory_name": name, "name": name, "group": group, "cilium": cilium, "given": given, "running": running}
+
+
+def test_cluster_ids_come_from_the_inventory_then_the_cluster_then_the_lowest_free():
+    ids, problems = c.allocate_ids([
+        entry("a"),                      # new: lowest free
+        entry("b", given=1),             # pinned
+        entry("c", running=2),           # keeps what it runs with
+        entry("k", given=3, cilium=False),  # another technique's ID is taken too
+        entry("d"),                      # new
+    ], 255)
+    assert problems == []
+    assert ids == {"a": {"id": 4, "source": "allocated"}, "b": {"id": 1, "source": "inventory"},
+                   "c": {"id": 2, "source": "running"}, "d": {"id": 5, "source": "allocated"}}
+    assert c.id_report(ids, {"a": "alpha"})[0] == "alpha: cluster ID 4 (allocated: lowest free)"
+
+
+def test_adding_a_cluster_never_renumbers_another_and_a_rerun_keeps_every_id():
+    first, _ = c.allocate_ids([entry("a"), entry("b")], 255)
+    assert {n: e["id"] for n, e in first.items()} == {"a": 1, "b": 2}
+    # the next run: both run their IDs; a new cluster listed first in the inventory
+    again, problems = c.allocate_ids([entry("new"), entry("a", running=1), entry("b", running=2)], 255)
+    assert problems == []
+    assert {n: (e["id"], e["source"]) for n, e in again.items()} == {
+        "new": (3, "allocated"), "a": (1, "running"), "b": (2, "running")}
+    rerun, _ = c.allocate_ids([entry("new", running=3), entry("a", running=1), entry("b", running=2)], 255)
+    assert {n: e["id"] for n, e in rerun.items()} == {"new": 3, "a": 1, "b": 2}
+
+
+def test_a_running_id_that_the_inventory_gives_another_cluster_is_refused():
+    ids, problems = c.allocate_ids([entry("a", running=2), entry("b", given=2)], 255)
+    assert [(p.code, p.clusters, p.field) for p in problems] == [("ID_RUNNING_TAKEN", ("a", "b"), "cluster_id")]
+    assert "cluster a runs with cluster ID 2 and sets no cluster_id, but b holds that ID" in problems[0].message
+    assert "a" not in ids
+
+
+def test_no_free_id_left_is_refused():
+    ids, problems = c.allocate_ids([entry("a"), entry("b"), entry("c")], 2)
+    assert [(p.code, p.clusters) for p in problems] == [("ID_EXHAUSTED", ("c",))]
+    assert {n: e["id"] for n, e in ids.items()} == {"a": 1, "b": 2}

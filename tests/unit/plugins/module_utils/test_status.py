@@ -163,3 +163,15 @@ def test_report_files_are_written_only_when_their_content_differs(tmp_path):
     changed = _status.report_files({"healthy": False}, "<svg/>")
     assert _status.write_files(str(out), changed, check_mode=False) == [str(out / "status.json")]
     assert sorted(p.name for p in out.iterdir()) == ["status.json", "topology.svg"]  # no temporary file left
+
+
+def test_a_cluster_id_left_to_the_cilium_stage_is_shown_as_running_not_as_drift():
+    inventory = demo()
+    inventory["cluster01"].pop("cluster_id")
+    status = build_status(topology_from_inventory(inventory, GROUPS), converged())
+    entry = status["clusters"]["cluster01"]
+    assert (entry["cluster_id"], entry["cluster_id_source"], entry["drift"]) == ("1", "allocated", [])
+    assert status["clusters"]["cluster02"]["cluster_id_source"] == "inventory"
+    table = render_table(status)
+    assert any(line.startswith("cluster01") and " 1* " in line for line in table), table
+    assert "* cluster ID set by the cilium stage (no cluster_id in the inventory)" in table

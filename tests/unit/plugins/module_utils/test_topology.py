@@ -71,7 +71,6 @@ CASES = [
     ("NAME_RESERVED", _set("cluster01", "cluster_name", "default"), ["cluster_name"]),
     ("NAME_DUPLICATE", _set("cluster02", "cluster_name", "cluster01"), ["cluster_name"]),
     # IDs
-    ("ID_MISSING", _drop("cluster01", "cluster_id"), ["cluster_id"]),
     ("ID_NOT_INTEGER", _set("cluster01", "cluster_id", "one"), ["cluster_id"]),
     ("ID_NOT_INTEGER", _set("cluster01", "cluster_id", True), ["cluster_id"]),
     ("ID_OUT_OF_RANGE", _set("cluster01", "cluster_id", 0), ["cluster_id"]),
@@ -143,6 +142,17 @@ CASES = [
     ("CILIUM_NATIVE_ROUTING_CIDR_INVALID", _both("cilium_routing_mode", "native", "cilium_native_routing_cidrs",
                                                  ["10.244.0.0"]), ["cilium_native_routing_cidrs"]),
 ]
+
+
+def test_a_cilium_cluster_without_cluster_id_is_allocated_one_not_refused():
+    inventory = demo()
+    inventory["cluster01"].pop("cluster_id")
+    report = topo.validate_inventory(inventory, GROUPS)
+    assert report.ok, report.failure_message()
+    notes = [p for p in report.problems if p.code == "ID_TO_ALLOCATE"]
+    assert [(p.severity, p.clusters, p.field) for p in notes] == [("info", ("cluster01",), "cluster_id")]
+    # its nodePort (base + ID) is not known before the install: not judged here
+    assert not [p for p in report.problems if p.code.startswith("CILIUM_NODE_PORT")]
 
 
 @pytest.mark.parametrize("code,mutate,fields", CASES, ids=["%s-%d" % (c[0], i) for i, c in enumerate(CASES)])
