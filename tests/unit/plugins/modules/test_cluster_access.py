@@ -81,6 +81,7 @@ ENTRIES = {
                                                    "cluster_service_cidrs": ["10.96.0.0/16"],
                                                    "cluster_network_group": "net-a"}}},
     "cluster_preflight": {"clusters": {"cluster01": {"cluster_context": "cluster01"}}},
+    "mesh_lease": {"clusters": {"cluster01": {"cluster_context": "cluster01"}}, "holder": "me"},
     "kosmos_link": {"group": "net-b", "host": "cluster01", "members": [{"name": "cluster01", "cluster_link_options": {}}]},
     "kosmos_link_info": {"group": "net-b", "host": "cluster01",
                          "members": [{"name": "cluster01", "cluster_link_options": {}}]},
