@@ -34,7 +34,6 @@ KVSTOREMESH_READY = "cilium_kvstoremesh_remote_cluster_readiness_status"
 ISTIOD_SYNC = "istiod_remote_cluster_sync_status"
 
 
-
 def compare_names(expected: t.Iterable[str], configured: t.Optional[t.Iterable[str]]) -> t.Dict[str, t.Any]:
     """The peers (remote clusters, members) a cluster's objects name, against the ones expected.
 

@@ -380,14 +380,14 @@ def test_cluster_ids_come_from_the_inventory_then_the_cluster_then_the_lowest_fr
 
 
 def test_adding_a_cluster_never_renumbers_another_and_a_rerun_keeps_every_id():
-    first, _ = c.allocate_ids([entry("a"), entry("b")], 255)
+    first = c.allocate_ids([entry("a"), entry("b")], 255)[0]
     assert {n: e["id"] for n, e in first.items()} == {"a": 1, "b": 2}
     # the next run: both run their IDs; a new cluster listed first in the inventory
     again, problems = c.allocate_ids([entry("new"), entry("a", running=1), entry("b", running=2)], 255)
     assert problems == []
     assert {n: (e["id"], e["source"]) for n, e in again.items()} == {
         "new": (3, "allocated"), "a": (1, "running"), "b": (2, "running")}
-    rerun, _ = c.allocate_ids([entry("new", running=3), entry("a", running=1), entry("b", running=2)], 255)
+    rerun = c.allocate_ids([entry("new", running=3), entry("a", running=1), entry("b", running=2)], 255)[0]
     assert {n: e["id"] for n, e in rerun.items()} == {"new": 3, "a": 1, "b": 2}
 
 
