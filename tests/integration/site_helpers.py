@@ -139,6 +139,21 @@ def interconnect_playbook(name, *args, inventory=INTERCONNECT_LAB, expect=0, tmp
     return run_playbook("playbooks/" + name, *extra, *args, inventories=inventory, expect=expect).output
 
 
+def merged_lab_kubeconfig(lab) -> dict:
+    """One kubeconfig with a context per lab cluster, as the AWX credential of awx/credential_type.yml
+    carries it; its current context is cluster04, so a cluster that names no context would show it."""
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    merged = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
+    for name, cluster in lab.clusters.items():
+        config = yaml.safe_load(pathlib.Path(cluster.kubeconfig).read_text())
+        merged["clusters"].append({"name": name, "cluster": config["clusters"][0]["cluster"]})
+        merged["users"].append({"name": name, "user": config["users"][0]["user"]})
+        merged["contexts"].append({"name": name, "context": {"cluster": name, "user": name}})
+    merged["current-context"] = "cluster04"
+    return merged
+
+
 def lab_dir() -> str:
     """The lab's build directory (its tools and charts), as tools/lab/build.py names it."""
     return subprocess.run([sys.executable, str(REPO / "tools/lab/build.py"), "--print-dir"], check=True,

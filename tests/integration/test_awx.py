@@ -8,7 +8,7 @@ import re
 
 import pytest
 import yaml
-from site_helpers import REPO, run_playbook  # pylint: disable=import-error
+from site_helpers import REPO, merged_lab_kubeconfig, run_playbook  # pylint: disable=import-error
 
 TEMPLATES = yaml.safe_load((REPO / "awx" / "job_templates.yml").read_text())["job_templates"]
 SURVEY_TYPES = {"text", "textarea", "password", "integer", "float", "multiplechoice", "multiselect"}
@@ -65,13 +65,7 @@ def test_kernel_upgrade_survey_asks_for_confirmation():
 @pytest.mark.lab
 def test_playbooks_run_with_the_environment_an_awx_credential_injects(lab, tmp_path):
     """One kubeconfig with a context per cluster in K8S_AUTH_KUBECONFIG; the inventory names contexts."""
-    merged = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
-    for name, cluster in lab.clusters.items():
-        config = yaml.safe_load(pathlib.Path(cluster.kubeconfig).read_text())
-        merged["clusters"].append({"name": name, "cluster": config["clusters"][0]["cluster"]})
-        merged["users"].append({"name": name, "user": config["users"][0]["user"]})
-        merged["contexts"].append({"name": name, "context": {"cluster": name, "user": name}})
-    merged["current-context"] = "cluster04"  # a wrong default must not be used for the others
+    merged = merged_lab_kubeconfig(lab)  # its current context is wrong for all but one cluster
     kubeconfig = tmp_path / "injected.yaml"
     kubeconfig.write_text(yaml.safe_dump(merged))
     kubeconfig.chmod(0o600)
