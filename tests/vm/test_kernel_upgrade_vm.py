@@ -130,6 +130,18 @@ def rolled(vm_node):
 
 
 CORDON_ANNOTATION = "kernel-upgrade.multicloud.interconnect/cordoned-for"
+REBOOT_TIMEOUT = 30
+LATE_SSH_UNIT = """[Unit]
+Description=sshd two minutes after boot (a node that does not come back in time)
+After=network.target
+
+[Service]
+Type=simple
+ExecStart=/bin/sh -c 'sleep 120; systemctl start ssh.service'
+
+[Install]
+WantedBy=multi-user.target
+"""
 
 
 def boot_id(state):
@@ -159,7 +171,7 @@ def cordon_mark(api, name):
 @pytest.fixture(scope="module")
 def interrupted(vm_node, rolled):
     """The base kernel booted again (as a boot loader falling back leaves a node: the target stays
-    installed), then a roll whose reboot does not come back in time, then the re-runs."""
+    installed), then a roll whose reboot does not come back in time (sshd starts late on that boot), then the re-runs."""
     state, inventory, api = vm_node
     runs = {}
     before = boot_id(state)
@@ -171,9 +183,13 @@ def interrupted(vm_node, rolled):
     runs["kernel_before"] = ssh(state, "uname", "-r")
     if runs["kernel_before"] != state["base_release"]:
         return state, runs  # the scenario needs the old kernel running; the tests say so
+    # The next boot brings sshd up only two minutes late, longer than the reboot timeout of the run
+    # below: for Ansible the node does not come back in time, and then it does.
+    ssh(state, "printf '%s' " + shlex.quote(LATE_SSH_UNIT) + " > /etc/systemd/system/mci-late-ssh.service && "
+        "systemctl daemon-reload && systemctl enable --quiet mci-late-ssh.service && systemctl disable --quiet ssh.service")
     before = boot_id(state)
     runs["apply3"] = playbook(inventory, "-e", "kernel_upgrade_confirm='drain and reboot'",
-                              "-e", "kernel_upgrade_reboot_timeout=5", timeout=1800)
+                              "-e", "kernel_upgrade_reboot_timeout=%d" % REBOOT_TIMEOUT, timeout=1800)
     runs["after_stop"] = (unschedulable(api, NODE), cordon_mark(api, NODE))
     wait_for_new_boot(state, before)
     runs["check4"] = playbook(inventory, "--check")
@@ -232,8 +248,8 @@ def test_a_reboot_that_does_not_come_back_in_time_stops_the_roll_and_leaves_the_
     assert "current %s, minimum %s, target %s -> reboot" % (
         state["base_release"], minimum(state), state["target_release"]) in out
     assert ("kernel upgrade stopped at node %s (host %s, cluster cluster01) in step 'Check that the node came back "
-            "after the reboot': node %s did not come back within 5 s after rebooting into %s"
-            % (NODE, NODE, NODE, state["target_release"])) in out, out[-6000:]
+            "after the reboot': node %s did not come back within %d s after rebooting into %s"
+            % (NODE, NODE, NODE, REBOOT_TIMEOUT, state["target_release"])) in out, out[-6000:]
     assert "The Node is left cordoned (annotation %s)" % CORDON_ANNOTATION in out
     # both kernels were in the boot menu already: regenerated, equal, not rewritten
     assert task_result(runs["apply3"].stdout, "Write grub.cfg") == "ok"
