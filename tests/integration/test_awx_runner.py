@@ -19,6 +19,7 @@ from site_helpers import BIN, REPO, core, merged_lab_kubeconfig  # pylint: disab
 pytestmark = pytest.mark.lab
 TEMPLATES = {t["playbook"]: t for t in yaml.safe_load((REPO / "awx/job_templates.yml").read_text())["job_templates"]}
 CREDENTIAL = yaml.safe_load((REPO / "awx/credential_type.yml").read_text())
+REPORT_TASK = "Read every cluster, compare it with the inventory, write status.json and topology.svg"
 
 
 def survey_answers(template, chosen):
@@ -69,7 +70,13 @@ class Job:
         self.count += 1
         private = self.workdir / ("job%02d" % self.count)
         (private / "env").mkdir(parents=True)
-        (private / "project").symlink_to(REPO)
+        # The job's copy of the project, as AWX makes one: what a job writes there (the status
+        # report under out/) stays with the job. Playbooks copied, the rest linked.
+        project = private / "project"
+        project.mkdir()
+        shutil.copytree(REPO / "playbooks", project / "playbooks")
+        for name in ("ansible.cfg", ".collections", "roles", "inventories"):
+            (project / name).symlink_to(REPO / name)
         extravars = survey_answers(template, chosen)
         (private / "env" / "extravars").write_text(yaml.safe_dump(extravars))
         envvars = inject(CREDENTIAL, {"kubeconfig": self.kubeconfig_text}, private)
@@ -148,9 +155,17 @@ def test_the_job_succeeds_as_the_runner_reports_it(jobs, name):
 
 
 def test_read_only_and_check_jobs_change_nothing(jobs):
+    # Nothing changes on a cluster. On the controller, the status report goes into the job's fresh
+    # project copy: the status job writes it, and a check job says it would.
     for name in ("status", "site check", "kernel check"):
-        changed = jobs["runs"][name]["changed"]
-        assert all(count == 0 for count in changed.values()), (name, changed)
+        changed_tasks = {(e["event_data"]["host"], e["event_data"]["task"]) for e in jobs["runs"][name]["events"]
+                         if e["event"] == "runner_on_ok" and e["event_data"].get("res", {}).get("changed")}
+        assert changed_tasks <= {("localhost", REPORT_TASK)}, (name, changed_tasks)
+        if name == "status":  # the events are read: the one change they hold is there
+            assert changed_tasks == {("localhost", REPORT_TASK)}
+    assert jobs["runs"]["kernel check"]["changed"] == {}
+    assert (jobs["runs"]["status"]["private"] / "project" / "out" / "status.json").is_file()
+    assert not (jobs["runs"]["site check"]["private"] / "project" / "out" / "status.json").exists()
     # the check job ran every cluster, and found the mesh as the site job left it
     assert {"cluster01", "cluster02", "cluster03", "cluster04"} <= set(jobs["runs"]["site check"]["processed"])
 

@@ -84,14 +84,14 @@ def two_runs(lab, out):
         during = {c: (lease_of(lab, c) or {}).get("spec", {}).get("holderIdentity") for c in CLUSTERS}
         second = run_playbook(CHANGING, *out, expect=None)
         check = run_playbook(CHANGING, "--check", *out, expect=None)
-        out, err = first.communicate(timeout=900)
+        first_out, first_err = first.communicate(timeout=900)
     finally:
         if first.poll() is None:
             first.kill()
     after = {c: lease_of(lab, c) for c in CLUSTERS}
     again = run_playbook(CHANGING, *out, expect=None)
     return {"holder": holder, "during": during, "second": second, "check": check, "after": after, "again": again,
-            "first": subprocess.CompletedProcess(first_command, first.returncode, out, err)}
+            "first": subprocess.CompletedProcess(first_command, first.returncode, first_out, first_err)}
 
 
 def test_the_first_run_holds_the_lease_in_every_cluster_and_gives_it_back(two_runs):
