@@ -30,9 +30,9 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._kernel im
     plan_batches,
     platform_of,
     report_line,
+    reboot_problem,
+    running_problem,
     stop_message,
-    verify_returned,
-    verify_running,
 )
 
 
@@ -172,8 +172,8 @@ class FilterModule:
             "kernel_is_control_plane": is_control_plane,
             "kernel_compare": compare_releases,
             "kernel_meets_minimum": kernel_meets_minimum,
-            "kernel_verify_running": verify_running,
-            "kernel_verify_returned": verify_returned,
+            "kernel_running_problem": running_problem,
+            "kernel_reboot_problem": reboot_problem,
             "kernel_stop_message": stop_message,
             "kernel_cordoned_for": cordoned_for,
         }.items()}

@@ -403,28 +403,26 @@ def decide(node: str, running: str, minimum: t.Optional[str], cni: t.Optional[st
             "reason": "%s; install, make it the default, drain, reboot" % why}
 
 
-def verify_returned(node: str, reboot_result: t.Mapping[str, t.Any], timeout: t.Any, target: str) -> str:
-    """Raise unless the reboot task saw the node come back (``ansible.builtin.reboot``'s result).
+def reboot_problem(node: str, reboot_result: t.Mapping[str, t.Any], timeout: t.Any, target: str) -> str:
+    """Why the node did not come back from the reboot (``ansible.builtin.reboot``'s result), or "".
 
     A node that does not answer in time is reported by that task as failed (timed out) or, when
-    the connection itself is lost, as unreachable; both stop the roll here with the node's name.
+    the connection itself is lost, as unreachable; both stop the roll with the node's name.
     """
     result = reboot_result or {}
     if result.get("unreachable") or result.get("failed") or not result.get("rebooted", False):
         detail = " ".join(str(result.get("msg") or "no answer").split())
-        raise KernelError("node %s did not come back within %s s after rebooting into %s (%s); check its console: "
-                          "the new kernel may not boot, the previous one is still installed"
-                          % (node, timeout, target, detail))
-    return "node %s is back after %s s" % (node, result.get("elapsed", "?"))
+        return ("node %s did not come back within %s s after rebooting into %s (%s); check its console: the new "
+                "kernel may not boot, the previous one is still installed" % (node, timeout, target, detail))
+    return ""
 
 
-def verify_running(node: str, running: str, target: str) -> str:
-    """Raise unless the node came back on ``target``; returns a one-line confirmation."""
+def running_problem(node: str, running: str, target: str) -> str:
+    """Why the node does not run ``target`` after the reboot (a boot loader fell back), or ""."""
     if compare_releases(running, target) != 0 or running.strip() != target.strip():
-        raise KernelError("node %s runs kernel %s after the reboot, not the installed target %s: the boot "
-                          "default did not take effect (check the boot loader and its saved entry)"
-                          % (node, running, target))
-    return "node %s runs %s" % (node, running)
+        return ("node %s runs kernel %s after the reboot, not the installed target %s: the boot default did not "
+                "take effect (check the boot loader and its saved entry)" % (node, running, target))
+    return ""
 
 
 def stop_message(node: str, host: str, cluster: str, step: str, failed_result: t.Any, cordoned: bool) -> str:
