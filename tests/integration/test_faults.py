@@ -1,8 +1,10 @@
 """Faults on the lab: a cluster whose API server is stopped.
 
 1. Before any write, the preflight names the cluster that cannot be used and the run changes nothing.
-2. A cluster that dies while a multi-cluster operation runs is named in the error; after it returns,
-   a re-run converges without duplicates or leftovers.
+2. A cluster that dies after the checks, as a changing operation starts, is named in the error: the
+   mesh lease is that operation's first call to every cluster, and it reads every cluster before it
+   writes any, so the run stops there with nothing written; after the cluster returns, a re-run
+   converges without duplicates or leftovers.
 """
 
 from __future__ import annotations
@@ -56,18 +58,21 @@ def test_preflight_stops_before_any_write_naming_the_dead_cluster(lab, victim_do
 def test_cluster_dying_mid_run_is_named_and_a_rerun_converges(lab, tmp_path):
     kubeconfig = tmp_path / "merged.yaml"
     extra = ("-e", "apiserver_nodeport_kubeconfig_path=%s" % kubeconfig)
+    others = [name for name in lab.clusters if name != VICTIM]
+    before = kube_system_snapshot(lab, others)
     lab.run("stop-apiserver", VICTIM)
     try:
-        # No preflight here: this is the cluster failing after the checks, in the middle of the writes.
+        # No preflight here: this is the cluster failing after the checks, as the writes begin.
         run = run_playbook("playbooks/apiserver_expose.yml", *extra, timeout=1200, expect=None)
     finally:
         lab.run("start-apiserver", VICTIM)
         lab.run("up")
     assert run.returncode != 0
-    assert VICTIM in run.output
+    assert "cluster %s:" % VICTIM in run.output
     result = recap(run.output)
-    # The cluster hosts run on the controller (connection local): a dead API server fails a task there.
-    assert (result[VICTIM]["failed"], result[VICTIM]["unreachable"]) == (1, 0), result
+    # Stopped at the lease, on the controller, before any stage ran on a cluster host.
+    assert result["localhost"]["failed"] == 1 and VICTIM not in result, result
+    assert kube_system_snapshot(lab, others) == before  # no Service or Secret written anywhere
 
     run_playbook("playbooks/apiserver_expose.yml", *extra, timeout=1200)
     output = run_playbook("playbooks/apiserver_expose.yml", *extra, timeout=1200).output
