@@ -53,7 +53,7 @@ def test_check_mode_reports_the_upgrade_and_changes_nothing(local_node):
     # This machine is Debian: the plan names the backports kernel it would install.
     assert ("%s: current %s, minimum 99.0, target newest linux-image-amd64 from bookworm-backports -> upgrade"
             % (NODE, running)) in text
-    assert "msg: - - %s" % NODE in text  # the one batch
+    assert "1 node(s) would be drained and rebooted: %s;" % NODE in text  # the one batch
     assert recap(out)[NODE]["changed"] == 0
     assert not unschedulable(api, NODE)
 
