@@ -33,7 +33,7 @@ def timed(inventories):
     elapsed = time.monotonic() - start
     if run.returncode != 0:
         raise SystemExit("cilium_mesh.yml failed:\n%s\n%s" % (run.stdout[-5000:], run.stderr[-2000:]))
-    return elapsed, sum(c.get("changed", 0) for c in recap(run).values())
+    return elapsed, sum(c.get("changed", 0) for c in recap(run.stdout).values())
 
 
 def main() -> int:
