@@ -13,8 +13,8 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils import _cilium
-from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import refusal, render
+from ansible_collections.multicloud.interconnect.plugins.module_utils import _ca_rotation, _cilium
+from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import problem, refusal, render
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_hostvars
 
 _display = Display()
@@ -87,14 +87,34 @@ def cilium_ca_plan(hostvars, hosts, group, source_cluster=None, provided_cert=No
     """Where a network group's CA comes from: provided, adopted from a cluster, or the controller's files."""
     members = topology_from_hostvars(hostvars, hosts or []).members().get(group) or []
     secrets = {}
+    records = {}
     for cluster in members:
         hv = _hv(hostvars, cluster.inventory_name)
         if "__cilium_ca_secret" in hv:
             secrets[cluster.inventory_name] = hv["__cilium_ca_secret"]
+        records[cluster.inventory_name] = _ca_rotation.read_record(hv.get("__cilium_ca_record"))
+    under_way = sorted({r["rotation"] for r in records.values() if r and not r["finished"]})
+    if under_way:
+        # ca_rotate.yml owns the CA until the rotation ends: every cluster keeps the stage it reached.
+        newcomers = sorted(name for name in records if not (secrets.get(name) or {}).get("ca.crt"))
+        if newcomers:
+            raise AnsibleFilterError(refusal("Cilium CA", [problem(
+                "CILIUM_CA_ROTATION_UNDER_WAY",
+                "network group %s: CA rotation %s is under way, and %s %s no Cilium CA yet; a cluster joins the group "
+                "once the rotation ends." % (group, ", ".join(under_way), ", ".join(newcomers),
+                                             "has" if len(newcomers) == 1 else "have"),
+                "finish it with playbooks/ca_rotate.yml -e cilium_ca_rotation=%s, then run again" % under_way[0],
+                newcomers, group, "cilium_ca_rotation")]))
+        return {"source": "rotation", "rotation": under_way[0]}
     try:
         return _cilium.choose_ca(group, secrets, source_cluster, {"cert": provided_cert, "key": provided_key})
     except _cilium.CiliumError as err:
         raise AnsibleFilterError(str(err)) from err
+
+
+def cilium_ca_kept(ca_secret, release_values, record):
+    """The CA values a cluster keeps while a rotation is under way (its issuer, bundle and stage)."""
+    return _ca_rotation.kept_ca(ca_secret or {}, _ca_rotation.release_trust(release_values), record)
 
 
 def cilium_ca_file_groups(hostvars, hosts):
@@ -162,6 +182,7 @@ class FilterModule:
             "cilium_mesh_problems": cilium_mesh_problems,
             "cilium_ca_plan": cilium_ca_plan,
             "cilium_ca_file_groups": cilium_ca_file_groups,
+            "cilium_ca_kept": cilium_ca_kept,
             "cilium_values": cilium_values,
             "cilium_mask": cilium_mask,
             "cilium_mesh_spec": cilium_mesh_spec,

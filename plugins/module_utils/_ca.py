@@ -302,3 +302,37 @@ def apply(spec: Spec, todo: Plan, now: t.Optional[datetime.datetime] = None) -> 
         _write(spec.cert_path, cert.public_bytes(serialization.Encoding.PEM))
         return fingerprint(cert)
     return todo.fingerprint
+
+
+def chain_problems(certs: t.Sequence[bytes], key: bytes, field: str) -> t.List[str]:
+    """Why a CA given as PEM certificates (the issuing CA first, then the CAs above it) and its key cannot
+    issue a mesh's certificates (empty: it can). ``field`` names the input in the messages."""
+    if not certs:
+        return ["%s holds no certificate" % field]
+    try:
+        loaded = [x509.load_pem_x509_certificate(cert) for cert in certs]
+    except ValueError as err:
+        return ["%s holds a certificate that does not parse (%s)" % (field, err)]
+    try:
+        private = serialization.load_pem_private_key(key, password=None)
+    except (ValueError, TypeError) as err:
+        return ["the key is not an unencrypted PEM private key (%s)" % err]
+    problems = []
+    if _public_der(loaded[0].public_key()) != _public_der(private.public_key()):
+        problems.append("the key does not belong to the first certificate of %s (%s)"
+                        % (field, _attribute(loaded[0].subject, NameOID.COMMON_NAME)))
+    for position, cert in enumerate(loaded):
+        try:
+            constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+            is_ca = constraints.ca
+        except x509.ExtensionNotFound:
+            is_ca = False
+        if not is_ca:
+            problems.append("certificate %d of %s (%s) is not a CA (basicConstraints CA:TRUE)"
+                            % (position + 1, field, _attribute(cert.subject, NameOID.COMMON_NAME)))
+        if position + 1 < len(loaded) and not _signed_by(cert, loaded[position + 1]):
+            problems.append("certificate %d of %s (%s) is not signed by certificate %d (%s): give the issuing CA "
+                            "first, then each CA above it" % (position + 1, field, _attribute(cert.subject, NameOID.COMMON_NAME),
+                                                              position + 2, _attribute(loaded[position + 1].subject,
+                                                                                       NameOID.COMMON_NAME)))
+    return problems

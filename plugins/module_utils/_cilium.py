@@ -21,6 +21,7 @@ import re
 import typing as t
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kernel
+from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import fingerprints, trust_mismatches, values as rotation_values
 from ansible_collections.multicloud.interconnect.plugins.module_utils._cidr import CidrError, covering_network, parse_cidr
 from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem, problem, refusal
@@ -43,6 +44,7 @@ MASK = "<hidden>"
 MASK_CHANGED = "<hidden, changed>"
 SECRET_PATHS = (("tls", "ca", "key"),)
 CERT_PATH = ("tls", "ca", "cert")
+BUNDLE_PATH = ("tls", "caBundle", "content")
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
 
@@ -538,8 +540,13 @@ def role_values(cluster: t.Mapping[str, t.Any], settings: t.Mapping[str, t.Any],
     values.update(routing)
     if settings.get("ipam_mode"):
         values["ipam"] = ipam_values(settings["ipam_mode"], settings.get("pod_cidrs") or [])
-    if ca and ca.get("cert") and ca.get("key"):
-        values["tls"] = {"ca": {"cert": ca["cert"], "key": ca["key"]}}
+    ca_values = rotation_values(ca)
+    if ca_values:
+        values["tls"] = ca_values["tls"]
+    if "podAnnotations" in ca_values:
+        # a CA rotation under way: the stage restarts the Pods that load the trusted CAs at start
+        values["podAnnotations"] = ca_values["podAnnotations"]
+        values["clustermesh"]["apiserver"]["podAnnotations"] = ca_values["clustermesh"]["apiserver"]["podAnnotations"]
     return values
 
 
@@ -608,9 +615,21 @@ def choose_ca(group: str, secrets: t.Mapping[str, t.Optional[t.Mapping[str, str]
     Returns ``{source, cluster?, cert?, key?}``; source ``cluster`` carries the data to adopt,
     ``files`` means read (or generate once) the controller's copy.
     """
-    if provided and provided.get("cert") and provided.get("key"):
-        return {"source": "provided"}
     found = {name: data for name, data in secrets.items() if data and data.get("ca.crt") and data.get("ca.key")}
+    if provided and provided.get("cert") and provided.get("key"):
+        running = {pem_fingerprint(data["ca.crt"]) for data in found.values()}
+        wanted = pem_fingerprint(provided["cert"])
+        if len(running) == 1 and wanted not in running:
+            # Re-issuing every cluster's certificates from another CA in one run leaves pairs that do not
+            # trust each other until the last cluster is done: the rotation's stages avoid that.
+            raise CiliumError(refusal("Cilium CA", [problem(
+                "CILIUM_CA_PROVIDED_DIFFERS",
+                "network group %s: cilium_ca_cert is CA %s, but the clusters run CA %s; switching at once would "
+                "disconnect them until every cluster is done." % (group, wanted or "unreadable", running.pop()),
+                "move the group to that CA with playbooks/ca_rotate.yml (cilium_ca_rotate_cert and cilium_ca_rotate_key "
+                "set to it), or set cilium_ca_cert and cilium_ca_key to the CA the clusters run",
+                sorted(found), group, "cilium_ca_cert")]))
+        return {"source": "provided"}
     if source_cluster:
         if source_cluster not in found:
             raise CiliumError(refusal("Cilium CA", [problem(
@@ -651,6 +670,9 @@ def mask_values(before: t.Any, after: t.Any) -> t.Tuple[t.Any, t.Any]:
         cert = _get(tree, CERT_PATH)
         if cert is not None:
             _set(tree, CERT_PATH, "<certificate %s>" % (pem_fingerprint(cert) or "unreadable"))
+        bundle = _get(tree, BUNDLE_PATH)
+        if bundle is not None:
+            _set(tree, BUNDLE_PATH, "<certificates %s>" % ", ".join(fingerprints(bundle) or ["unreadable"]))
     return before, after
 
 
@@ -677,20 +699,23 @@ def mesh_report(expected: t.Mapping[str, t.Mapping[str, t.Any]],
 
     ``expected``: cluster -> ``{name, id, group, peers}`` (peers: ``Topology.peers``, as the status
     report expects them); ``observed``: cluster -> ``{config: cilium-config data, peers:
-    clustermesh_secret_peers of its cilium-clustermesh Secret, ca_fingerprint}``.
+    clustermesh_secret_peers of its cilium-clustermesh Secret, ca_fingerprint: first certificate of cilium-ca,
+    ca_trust: fingerprints of the CAs it trusts (its trust bundle, else cilium-ca's certificates)}``.
     """
     clusters: t.Dict[str, t.Dict[str, t.Any]] = {}
-    group_prints: t.Dict[str, t.Set[t.Optional[str]]] = {}
+    groups: t.Dict[t.Any, t.Dict[str, t.Any]] = {}
     for name in sorted(expected):
-        want = expected[name]
         got = observed.get(name) or {}
-        group_prints.setdefault(want.get("group"), set()).add(got.get("ca_fingerprint"))
+        groups.setdefault(expected[name].get("group"), {})[name] = {
+            "issuer": got.get("ca_fingerprint"), "trust": got.get("ca_trust") or [got.get("ca_fingerprint")]}
+    untrusted: t.Dict[str, t.List[str]] = {}
+    for members in groups.values():
+        untrusted.update(trust_mismatches(members))
     for name in sorted(expected):
         want = expected[name]
         got = observed.get(name) or {}
         config = got.get("config") or {}
         peers = compare_names(want.get("peers") or [], got.get("peers") or [])
-        prints = group_prints.get(want.get("group")) or set()
         entry = {
             "cluster_name": config.get("cluster-name"),
             "cluster_id": config.get("cluster-id"),
@@ -699,7 +724,9 @@ def mesh_report(expected: t.Mapping[str, t.Mapping[str, t.Any]],
             "missing_peers": peers["missing"],
             "unexpected_peers": peers["stale"],
             "ca_fingerprint": got.get("ca_fingerprint"),
-            "ca_match": got.get("ca_fingerprint") is not None and len(prints) == 1,
+            "ca_trust": list(got.get("ca_trust") or []),
+            # every peer trusts the CA that issues this cluster's certificates, and the other way round
+            "ca_match": got.get("ca_fingerprint") is not None and not untrusted[name],
         }
         entry["ok"] = bool(entry["identity_ok"] and not entry["missing_peers"] and not entry["unexpected_peers"]
                            and entry["ca_match"])

@@ -49,3 +49,22 @@ def pem_fingerprint(cert: t.Any) -> t.Optional[str]:
     except (binascii.Error, ValueError):
         return None
     return der_fingerprint(der)
+
+
+def pem_certificates(bundle: t.Any) -> t.List[str]:
+    """Every certificate of ``bundle`` (PEM, or base64 of PEM), each as one normalized PEM block, in order;
+    a CA with its chain (an intermediate, then the CAs above it) gives several."""
+    if not bundle:
+        return []
+    text = bundle.decode("ascii", "replace") if isinstance(bundle, bytes) else str(bundle)
+    if "-----BEGIN" not in text:
+        try:
+            text = base64.b64decode(text, validate=False).decode("ascii", "replace")
+        except (binascii.Error, ValueError):
+            return []
+    blocks = []
+    for match in _CERTIFICATE.finditer(text):
+        body = "".join(match.group(1).split())
+        lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+        blocks.append("-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n" % "\n".join(lines))
+    return blocks

@@ -19,6 +19,7 @@ import os
 import tempfile
 import typing as t
 
+from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import trust_mismatches
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import (
     CONNECTED,
     NOT_CONNECTED,
@@ -44,6 +45,7 @@ class Observed:
     cilium_cluster_id: t.Optional[str] = None
     cilium_peers: t.Optional[t.List[str]] = None
     cilium_ca_fingerprint: t.Optional[str] = None
+    cilium_ca_trust: t.Optional[t.List[str]] = None  # CA fingerprints it trusts (bundle, else cilium-ca's certificates)
     kosmos_clusters: t.Optional[t.Dict[str, str]] = None  # member name -> network type (read on the host)
     istio_remote_secrets: t.Optional[t.List[str]] = None  # cluster names in istio-remote-secret-* objects
     gateway_addresses: t.Optional[t.List[str]] = None
@@ -98,7 +100,8 @@ def build_status(topology: Topology, observed: t.Mapping[str, Observed]) -> t.Di
                 seen.kvstoremesh_reason if seen.reachable else "cluster unreachable: %s" % seen.error)
             entry["l3"] = compare_names(peers, seen.cilium_peers)
             entry["cilium"] = {"cluster_name": seen.cilium_cluster_name, "cluster_id": seen.cilium_cluster_id,
-                               "ca_fingerprint": seen.cilium_ca_fingerprint}
+                               "ca_fingerprint": seen.cilium_ca_fingerprint,
+                               "ca_trust": list(seen.cilium_ca_trust or [])}
             if seen.reachable:
                 if seen.cilium_cluster_name is None:
                     entry["drift"].append("Cilium not installed")
@@ -145,18 +148,22 @@ def build_status(topology: Topology, observed: t.Mapping[str, Observed]) -> t.Di
 
     group_rows: t.Dict[str, t.Any] = {}
     for name, group in groups.items():
-        fingerprints = {clusters[c]["cilium"]["ca_fingerprint"] for c in group.clusters
-                        if "cilium" in clusters[c] and clusters[c]["cilium"]["ca_fingerprint"]}
+        cas = {c: {"issuer": clusters[c]["cilium"]["ca_fingerprint"],
+                   "trust": clusters[c]["cilium"]["ca_trust"] or [clusters[c]["cilium"]["ca_fingerprint"]]}
+               for c in group.clusters if "cilium" in clusters[c] and clusters[c]["cilium"]["ca_fingerprint"]}
+        # shared: each cluster trusts the CA that issues every other's certificates (one CA, or the
+        # old and the new one while a rotation is under way)
+        untrusted = trust_mismatches(cas)
         group_rows[name] = {
             "clusters": list(group.clusters),
             "technique": group.cni,
             "interconnected": name in joined,
             "eastwest_gateways": list(group.gateway_clusters),
             "gateway_addresses": sorted({a for c in group.clusters for a in clusters[c]["gateway_addresses"]}),
-            "shared_ca": (len(fingerprints) == 1) if group.cni == "cilium" and fingerprints else None,
+            "shared_ca": (not any(untrusted.values())) if group.cni == "cilium" and cas else None,
             "healthy": all(not clusters[c]["drift"] for c in group.clusters),
         }
-        if group.cni == "cilium" and len(fingerprints) > 1:
+        if group.cni == "cilium" and any(untrusted.values()):
             for c in group.clusters:
                 clusters[c]["drift"].append("Cilium CA differs within %s" % name)
             group_rows[name]["healthy"] = False

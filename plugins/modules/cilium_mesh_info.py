@@ -11,9 +11,11 @@ short_description: Read back what Cilium ClusterMesh runs in every cluster and c
 version_added: 0.2.0
 description:
   - For each cluster, reads the ConfigMap C(cilium-config) (C(cluster-name), C(cluster-id)), the keys of the
-    Secret C(cilium-clustermesh) (the peers the Cilium agents load) and the certificate of the Secret C(cilium-ca).
+    Secret C(cilium-clustermesh) (the peers the Cilium agents load), the certificate of the Secret C(cilium-ca) and
+    the trust bundle C(cilium-root-ca.crt) when the chart writes one (during a CA rotation).
   - Reports per cluster the configured peers, the missing and unexpected ones against the plan, and whether every
-    cluster of a network group runs the same CA.
+    other cluster of its network group trusts the CA that issues its certificates and issues from a CA it trusts
+    (one shared CA; during a rotation, the old and the new one).
   - Never reads or returns private keys; the CA is reported by a SHA-256 fingerprint.
   - Reports per cluster which peers kvstoremesh (in the C(clustermesh-apiserver) Pod) says are ready, read from
     its metrics port through the Pod proxy subresource (RBAC C(pods/proxy) get); a kvstoremesh that cannot be
@@ -106,10 +108,14 @@ clusters:
       type: list
       elements: str
     ca_fingerprint:
-      description: SHA-256 fingerprint (first 8 bytes) of the C(cilium-ca) certificate.
+      description: SHA-256 fingerprint of the C(cilium-ca) certificate (its first, for a chain).
       type: str
+    ca_trust:
+      description: Fingerprints of the CA certificates the cluster trusts (its trust bundle, else C(cilium-ca)'s).
+      type: list
+      elements: str
     ca_match:
-      description: Every cluster of the network group runs this CA.
+      description: The cluster and every other cluster of its network group trust each other's issuing CA.
       type: bool
     ok:
       description: All of the above hold.
@@ -127,7 +133,8 @@ clusters:
       configured_peers: [cluster02]
       missing_peers: []
       unexpected_peers: []
-      ca_fingerprint: "3F:1A:09:C2:77:54:AB:10"
+      ca_fingerprint: "3F:1A:09:C2:77:54:AB:10:6E:0D:91:42:5C:8B:27:E3:19:A0:44:7F:D2:38:C5:60:9B:11:E4:72:08:AD:5F:36"
+      ca_trust: ["3F:1A:09:C2:77:54:AB:10:6E:0D:91:42:5C:8B:27:E3:19:A0:44:7F:D2:38:C5:60:9B:11:E4:72:08:AD:5F:36"]
       ca_match: true
       ok: true
 connected:
@@ -156,6 +163,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s impor
     cluster_module,
     describe_api_exception,
 )
+from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import TRUST_BUNDLE, fingerprints
 from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import CONNECTED, NOT_CONNECTED, UNKNOWN, verdict
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import kvstoremesh_report
@@ -178,10 +186,13 @@ def observe(cluster: str, spec: t.Mapping[str, t.Any], namespace: str) -> t.Dict
     config = _read(cluster, lambda: core.read_namespaced_config_map("cilium-config", namespace))
     mesh = _read(cluster, lambda: core.read_namespaced_secret("cilium-clustermesh", namespace))
     ca = _read(cluster, lambda: core.read_namespaced_secret("cilium-ca", namespace))
+    bundle = _read(cluster, lambda: core.read_namespaced_config_map(TRUST_BUNDLE, namespace))
+    ca_cert = ((ca.data or {}) if ca else {}).get("ca.crt")
     return {
         "config": dict((config.data or {}) if config else {}),
         "peers": clustermesh_secret_peers(mesh.data if mesh else None, spec.get("name") or cluster),
-        "ca_fingerprint": pem_fingerprint(((ca.data or {}) if ca else {}).get("ca.crt")),
+        "ca_fingerprint": pem_fingerprint(ca_cert),
+        "ca_trust": fingerprints(((bundle.data or {}) if bundle else {}).get("ca.crt")) or fingerprints(ca_cert),
     }
 
 

@@ -55,11 +55,13 @@ def test_job_template_is_valid(template):
         assert re.search(r"\b%s\b" % re.escape(question["variable"]), sources), question["variable"]
 
 
-def test_kernel_upgrade_survey_asks_for_confirmation():
-    (kernel,) = [t for t in TEMPLATES if t["playbook"] == "playbooks/kernel_upgrade.yml"]
-    variables = {q["variable"]: q for q in kernel["survey_spec"]["spec"]}
-    assert variables["kernel_upgrade_confirm"]["required"] is True
-    assert variables["kernel_upgrade_confirm"]["default"] == ""
+@pytest.mark.parametrize(("playbook", "variable"), [("playbooks/kernel_upgrade.yml", "kernel_upgrade_confirm"),
+                                                     ("playbooks/ca_rotate.yml", "cilium_ca_rotate_confirm")])
+def test_disruptive_job_surveys_ask_for_confirmation(playbook, variable):
+    (template,) = [t for t in TEMPLATES if t["playbook"] == playbook]
+    variables = {q["variable"]: q for q in template["survey_spec"]["spec"]}
+    assert variables[variable]["required"] is True
+    assert variables[variable]["default"] == ""
 
 
 @pytest.mark.lab

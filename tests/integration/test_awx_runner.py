@@ -119,6 +119,8 @@ def jobs(lab, tmp_path_factory):
     runs["gateway update"] = job.run("playbooks/gateway_address_update.yml", interconnect_update_groups=["net-a", "net-b"])
     runs["kernel check"] = job.run("playbooks/kernel_upgrade.yml", job_type="check", kernel_upgrade_flavor="ml")
     runs["kernel"] = job.run("playbooks/kernel_upgrade.yml", kernel_upgrade_confirm="drain and reboot")
+    runs["ca rotate check"] = job.run("playbooks/ca_rotate.yml", job_type="check", cilium_ca_rotate_group="net-a",
+                                      cilium_ca_rotation="awx-check")
     return out
 
 
@@ -142,11 +144,11 @@ def test_every_job_template_is_run(jobs):
     assert set(jobs["runs"]) >= {"status", "site", "remove", "join", "gateway update", "kernel"}
     assert set(TEMPLATES) == {"playbooks/status.yml", "playbooks/site.yml", "playbooks/interconnect_remove.yml",
                               "playbooks/interconnect_join.yml", "playbooks/gateway_address_update.yml",
-                              "playbooks/kernel_upgrade.yml"}
+                              "playbooks/kernel_upgrade.yml", "playbooks/ca_rotate.yml"}
 
 
 @pytest.mark.parametrize("name", ["status", "site", "site check", "remove", "join", "gateway update", "kernel check",
-                                  "kernel"])
+                                  "kernel", "ca rotate check"])
 def test_the_job_succeeds_as_the_runner_reports_it(jobs, name):
     run = jobs["runs"][name]
     assert (run["status"], run["rc"]) == ("successful", 0), run["stdout_text"][-6000:]
@@ -157,13 +159,16 @@ def test_the_job_succeeds_as_the_runner_reports_it(jobs, name):
 def test_read_only_and_check_jobs_change_nothing(jobs):
     # Nothing changes on a cluster. On the controller, the status report goes into the job's fresh
     # project copy: the status job writes it, and a check job says it would.
-    for name in ("status", "site check", "kernel check"):
+    for name in ("status", "site check", "kernel check", "ca rotate check"):
         changed_tasks = {(e["event_data"]["host"], e["event_data"]["task"]) for e in jobs["runs"][name]["events"]
                          if e["event"] == "runner_on_ok" and e["event_data"].get("res", {}).get("changed")}
         assert changed_tasks <= {("localhost", REPORT_TASK)}, (name, changed_tasks)
         if name == "status":  # the events are read: the one change they hold is there
             assert changed_tasks == {("localhost", REPORT_TASK)}
     assert jobs["runs"]["kernel check"]["changed"] == {}
+    assert jobs["runs"]["ca rotate check"]["changed"] == {}
+    # the check job says what a run would do, without the confirmation a run needs
+    assert "Stages to run: trust, issue, drop" in " ".join(jobs["runs"]["ca rotate check"]["stdout_text"].split())
     assert (jobs["runs"]["status"]["private"] / "project" / "out" / "status.json").is_file()
     assert not (jobs["runs"]["site check"]["private"] / "project" / "out" / "status.json").exists()
     # the check job ran every cluster, and found the mesh as the site job left it

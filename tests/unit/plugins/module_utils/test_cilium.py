@@ -235,7 +235,15 @@ def test_choose_ca_adopts_one_refuses_two_and_obeys_the_source(tmp_path):
     with pytest.raises(c.CiliumError, match=r"CILIUM_CA_SOURCE_INVALID \[group net-a: cluster03\] network group net-a: "
                                             "cilium_ca_source_cluster is cluster03"):
         c.choose_ca("net-a", {"cluster01": one}, "cluster03", None)
-    assert c.choose_ca("net-a", {"cluster01": one}, None, {"cert": "x", "key": "y"}) == {"source": "provided"}
+    # a provided CA installs a group, or names the CA it runs; another one needs the rotation's stages
+    assert c.choose_ca("net-a", {"cluster01": None}, None, {"cert": two["ca.crt"], "key": "y"}) == {"source": "provided"}
+    assert c.choose_ca("net-a", {"cluster01": one}, None, {"cert": one["ca.crt"], "key": "y"}) == {"source": "provided"}
+    with pytest.raises(c.CiliumError) as err:
+        c.choose_ca("net-a", {"cluster01": one, "cluster02": one}, None, {"cert": two["ca.crt"], "key": "y"})
+    assert "CILIUM_CA_PROVIDED_DIFFERS [group net-a: cluster01, cluster02] network group net-a: cilium_ca_cert is CA " \
+           "%s, but the clusters run CA %s" % (c.pem_fingerprint(two["ca.crt"]), c.pem_fingerprint(one["ca.crt"])) \
+        in str(err.value)
+    assert "field: cilium_ca_cert; fix: move the group to that CA with playbooks/ca_rotate.yml" in str(err.value)
 
 
 def test_mask_hides_the_key_but_shows_that_it_changed():

@@ -52,7 +52,9 @@ def test_observe_reads_peer_keys_only(monkeypatch):
             pass
 
         def read_namespaced_config_map(self, name, namespace):
-            return FakeSecret({"cluster-name": "cluster01", "cluster-id": "1"})
+            if name == "cilium-config":
+                return FakeSecret({"cluster-name": "cluster01", "cluster-id": "1"})
+            raise cilium_mesh_info.ApiException(status=404)
 
         def read_namespaced_secret(self, name, namespace):
             if name == "cilium-clustermesh":
@@ -67,7 +69,7 @@ def test_observe_reads_peer_keys_only(monkeypatch):
     monkeypatch.setattr(cilium_mesh_info, "api_client", lambda *a: None)
     result = cilium_mesh_info.observe("cluster01", {}, "kube-system")
     assert result == {"config": {"cluster-name": "cluster01", "cluster-id": "1"}, "peers": ["cluster02"],
-                      "ca_fingerprint": None}
+                      "ca_fingerprint": None, "ca_trust": []}
 
 
 def test_connection_waits_for_kvstoremesh_and_fails_when_asked(capsys, monkeypatch):
