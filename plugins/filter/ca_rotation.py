@@ -15,7 +15,7 @@ import binascii
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils import _ca, _ca_rotation
+from ansible_collections.multicloud.interconnect.plugins.module_utils import _ca_rotation
 from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_certificates, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import problem, refusal
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_hostvars
@@ -32,6 +32,27 @@ def _decode(value):
         return base64.b64decode(value or "", validate=False)
     except (binascii.Error, ValueError):
         return b""
+
+
+def _given_ca_problems(group, members, cert, key):
+    """Why a CA given for a rotation cannot issue the group's certificates (empty: it can)."""
+    if not key:
+        return [problem("CILIUM_CA_ROTATION_KEY", "network group %s: cilium_ca_rotate_cert is set without "
+                        "cilium_ca_rotate_key." % group,
+                        "set cilium_ca_rotate_key to the new CA's key (base64 PEM; keep it in a vault)",
+                        members, group, "cilium_ca_rotate_key")]
+    # Imported here: every task that uses any of the collection's filters loads this file, and
+    # cryptography is only needed to check a CA given for a rotation.
+    from ansible_collections.multicloud.interconnect.plugins.module_utils import _ca  # pylint: disable=import-outside-toplevel
+
+    if not _ca.HAS_CRYPTOGRAPHY:
+        raise AnsibleFilterError("checking cilium_ca_rotate_cert needs the Python library cryptography on the controller")
+    found = _ca.chain_problems([c.encode("ascii") for c in pem_certificates(cert)], _decode(key), "cilium_ca_rotate_cert")
+    if not found:
+        return []
+    return [problem("CILIUM_CA_ROTATION_CERT_INVALID", "network group %s: %s." % (group, "; ".join(found)),
+                    "give the issuing CA first, then each CA above it, and that CA's key", members, group,
+                    "cilium_ca_rotate_cert")]
 
 
 def cilium_ca_rotation_plan(hostvars, hosts, inventory_hosts, group, rotation, provided_cert=None, provided_key=None):
@@ -66,20 +87,7 @@ def cilium_ca_rotation_plan(hostvars, hosts, inventory_hosts, group, rotation, p
     else:
         result = _ca_rotation.plan(group, rotation, members, provided_cert or None)
     if provided_cert and not result["problems"] and result["source"] == "provided":
-        if not provided_key:
-            result["problems"].append(problem("CILIUM_CA_ROTATION_KEY", "network group %s: cilium_ca_rotate_cert is set "
-                                              "without cilium_ca_rotate_key." % group,
-                                              "set cilium_ca_rotate_key to the new CA's key (base64 PEM; keep it in a vault)",
-                                              sorted(members), group, "cilium_ca_rotate_key"))
-        elif not _ca.HAS_CRYPTOGRAPHY:
-            raise AnsibleFilterError("checking cilium_ca_rotate_cert needs the Python library cryptography on the controller")
-        else:
-            found = _ca.chain_problems([c.encode("ascii") for c in pem_certificates(provided_cert)],
-                                       _decode(provided_key), "cilium_ca_rotate_cert")
-            if found:
-                result["problems"].append(problem("CILIUM_CA_ROTATION_CERT_INVALID", "network group %s: %s." % (
-                    group, "; ".join(found)), "give the issuing CA first, then each CA above it, and that CA's key",
-                    sorted(members), group, "cilium_ca_rotate_cert"))
+        result["problems"].extend(_given_ca_problems(group, sorted(members), provided_cert, provided_key))
     rendered = refusal("Cilium CA rotation", result["problems"]) if result["problems"] else ""
     return dict(result, problems=rendered, summary="" if rendered else _ca_rotation.summary(result))
 

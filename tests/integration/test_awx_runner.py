@@ -20,6 +20,7 @@ pytestmark = pytest.mark.lab
 TEMPLATES = {t["playbook"]: t for t in yaml.safe_load((REPO / "awx/job_templates.yml").read_text())["job_templates"]}
 CREDENTIAL = yaml.safe_load((REPO / "awx/credential_type.yml").read_text())
 REPORT_TASK = "Read every cluster, compare it with the inventory, write status.json and topology.svg"
+ROTATION_CA_TASK = "Make the new CA on the controller, once per rotation name"
 
 
 def survey_answers(template, chosen):
@@ -162,11 +163,12 @@ def test_read_only_and_check_jobs_change_nothing(jobs):
     for name in ("status", "site check", "kernel check", "ca rotate check"):
         changed_tasks = {(e["event_data"]["host"], e["event_data"]["task"]) for e in jobs["runs"][name]["events"]
                          if e["event"] == "runner_on_ok" and e["event_data"].get("res", {}).get("changed")}
-        assert changed_tasks <= {("localhost", REPORT_TASK)}, (name, changed_tasks)
+        # the check of a new rotation says it would make the new CA, on the controller (delegated)
+        assert changed_tasks <= {("localhost", REPORT_TASK), ("cluster01", ROTATION_CA_TASK)}, (name, changed_tasks)
         if name == "status":  # the events are read: the one change they hold is there
             assert changed_tasks == {("localhost", REPORT_TASK)}
     assert jobs["runs"]["kernel check"]["changed"] == {}
-    assert jobs["runs"]["ca rotate check"]["changed"] == {}
+    assert jobs["runs"]["ca rotate check"]["changed"] == {"cluster01": 1}
     # the check job says what a run would do, without the confirmation a run needs
     assert "Stages to run: trust, issue, drop" in " ".join(jobs["runs"]["ca rotate check"]["stdout_text"].split())
     assert (jobs["runs"]["status"]["private"] / "project" / "out" / "status.json").is_file()
