@@ -98,7 +98,7 @@ def cilium_ca_stage(hostvars, hosts, rotation_plan, stage, new_ca=None):
     Secret's data to write (None at the ``issue`` stage, which leaves it as it is).
 
     The new CA comes from the record in the clusters, else ``new_ca`` (``{cert, key}``: given or generated)."""
-    members = [name for name in rotation_plan.get("members") or sorted(rotation_plan.get("stages") or {})]
+    members = list(rotation_plan.get("members") or sorted(rotation_plan.get("stages") or {}))
     gathered = {name: _gathered(hostvars, name) for name in members if name in (hosts or members)}
     old = new = None
     for info in gathered.values():

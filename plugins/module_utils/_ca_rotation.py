@@ -271,8 +271,8 @@ def stage_ca(stage: str, old: t.Mapping[str, str], new: t.Mapping[str, str], new
     ``old`` / ``new``: ``{cert, key}`` (base64 PEM as the chart's tls.ca takes them; ``old`` needs no key
     after the first stage). ``trust``: PEM blocks of the bundle, empty for none.
     """
-    both = pem_certificates(old.get("cert")) + [c for c in pem_certificates(new.get("cert"))
-                                                 if c not in pem_certificates(old.get("cert"))]
+    old_certs = pem_certificates(old.get("cert"))
+    both = old_certs + [c for c in pem_certificates(new.get("cert")) if c not in old_certs]
     if stage == "trust":
         return {"cert": old["cert"], "key": old["key"], "trust": both, "annotation": annotation_value(stage, new_fingerprint)}
     if stage == "issue":

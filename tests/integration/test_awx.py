@@ -55,8 +55,10 @@ def test_job_template_is_valid(template):
         assert re.search(r"\b%s\b" % re.escape(question["variable"]), sources), question["variable"]
 
 
-@pytest.mark.parametrize(("playbook", "variable"), [("playbooks/kernel_upgrade.yml", "kernel_upgrade_confirm"),
-                                                     ("playbooks/ca_rotate.yml", "cilium_ca_rotate_confirm")])
+CONFIRMED = [("playbooks/kernel_upgrade.yml", "kernel_upgrade_confirm"), ("playbooks/ca_rotate.yml", "cilium_ca_rotate_confirm")]
+
+
+@pytest.mark.parametrize(("playbook", "variable"), CONFIRMED)
 def test_disruptive_job_surveys_ask_for_confirmation(playbook, variable):
     (template,) = [t for t in TEMPLATES if t["playbook"] == playbook]
     variables = {q["variable"]: q for q in template["survey_spec"]["spec"]}

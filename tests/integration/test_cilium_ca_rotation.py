@@ -14,7 +14,6 @@ import base64
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 from site_helpers import BIN, REPO, ansible_env, changed, core  # pylint: disable=import-error

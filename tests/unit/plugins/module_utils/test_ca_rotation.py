@@ -203,8 +203,8 @@ def test_an_intermediate_ca_issues_and_its_whole_chain_is_trusted(cas):
     assert _ca.chain_problems([base64.b64decode(leaf["cert"])], base64.b64decode(leaf["key"]), "f") == [
         "certificate 1 of f (not a CA) is not a CA (basicConstraints CA:TRUE)"]
     target = r.stage_ca("trust", cas["old"], intermediate, pem_fingerprint(intermediate["cert"]))
-    assert r.fingerprints("".join(target["trust"])) == (r.fingerprints(cas["old"]["cert"])
-                                                       + r.fingerprints(intermediate["cert"]))
+    expected = r.fingerprints(cas["old"]["cert"]) + r.fingerprints(intermediate["cert"])
+    assert r.fingerprints("".join(target["trust"])) == expected
 
 
 def test_the_read_back_calls_a_group_in_rotation_shared_and_a_split_one_not(cas):
