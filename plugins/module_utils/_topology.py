@@ -585,25 +585,36 @@ class _Checker:
 
     def check_node_ranges_in_groups(self) -> None:
         """Inside a group Pods and nodes share one routed space: a node network of one cluster that
-        overlaps a peer's Pod or Service range makes replies to those nodes go to the peer."""
+        overlaps a peer's Pod or Service range makes replies to those nodes go to the peer.
+
+        One sort and sweep per group (overlap_components), not every cluster against every peer: a
+        group of a hundred clusters would otherwise take half a million range lists."""
         for group, members in sorted(self._members_by_group().items()):
+            order = {cluster.name: position for position, cluster in enumerate(members)}
+            items: t.List[t.Tuple[Network, t.Tuple[str, str, str, int]]] = []
             for cluster in members:
-                nodes = self.networks.get(cluster.name, {}).get("node", [])
-                for peer in members:
-                    if peer.name == cluster.name:
-                        continue
-                    peer_ranges = self._effective(peer)
-                    for node_net in nodes:
-                        for peer_net, (_name, kind, _global) in peer_ranges:
-                            if node_net.overlaps(peer_net):
-                                self.add("CIDR_NODE_OVERLAPS_PEER", ERROR, "cluster_node_cidrs",
-                                         [cluster.name, peer.name],
-                                         "in network group %s, node network %s of cluster %s overlaps %s CIDR %s "
-                                         "of cluster %s; Pods and nodes of a group share one routed space."
-                                         % (group, node_net, cluster.name, kind, peer_net, peer.name),
-                                         "renumber the node network of %s or the %s range of %s, or move one of "
-                                         "them to another network group" % (cluster.name, kind.split()[0], peer.name),
-                                         group=group)
+                for index, node_net in enumerate(self.networks.get(cluster.name, {}).get("node", [])):
+                    items.append((node_net, ("node", cluster.name, "", index)))
+                for index, (net, (_name, kind, _global)) in enumerate(self._effective(cluster)):
+                    items.append((net, ("range", cluster.name, kind, index)))
+            found = []
+            for component in overlap_components(items):
+                nodes = [(net, tag) for net, tag in component if tag[0] == "node"]
+                ranges = [(net, tag) for net, tag in component if tag[0] == "range"]
+                for node_net, node_tag in nodes:
+                    for peer_net, peer_tag in ranges:
+                        if node_tag[1] != peer_tag[1] and node_net.overlaps(peer_net):
+                            found.append(((order[node_tag[1]], order[peer_tag[1]], node_tag[3], peer_tag[3]),
+                                          node_net, node_tag[1], peer_net, peer_tag[1], peer_tag[2]))
+            # reported in the order of the members, as a cluster-by-peer walk would find them
+            for _key, node_net, name, peer_net, peer_name, kind in sorted(found, key=lambda entry: entry[0]):
+                self.add("CIDR_NODE_OVERLAPS_PEER", ERROR, "cluster_node_cidrs", [name, peer_name],
+                         "in network group %s, node network %s of cluster %s overlaps %s CIDR %s "
+                         "of cluster %s; Pods and nodes of a group share one routed space."
+                         % (group, node_net, name, kind, peer_net, peer_name),
+                         "renumber the node network of %s or the %s range of %s, or move one of "
+                         "them to another network group" % (name, kind.split()[0], peer_name),
+                         group=group)
 
     def check_kosmos_reserved_ranges(self) -> None:
         """Kosmos ClusterLink routes through its own local and bridge CIDRs; network-manager silently

@@ -295,6 +295,43 @@ def test_node_network_overlapping_a_peer_pod_range_names_both_clusters_and_both_
     assert "10.245.7.0/24" in problem.message and "pod CIDR 10.245.0.0/16" in problem.message
 
 
+def test_node_overlaps_found_by_the_sweep_are_those_a_cluster_by_peer_walk_finds():
+    """Random groups with many overlaps: the sweep reports exactly the pairs, in the same order."""
+    import ipaddress
+    import random
+
+    rng = random.Random(7)
+
+    def net():
+        raw = "10.%d.%d.0/%d" % (rng.randrange(4), rng.randrange(0, 256, 16), rng.choice((16, 20, 24)))
+        return str(ipaddress.ip_network(raw, strict=False))
+
+    inventory = {}
+    for i in range(24):
+        inventory["c%02d" % i] = {"cluster_id": i + 1, "cluster_network_group": "g%d" % (i % 3), "cluster_cni": "cilium",
+                                  "cluster_pod_cidrs": [net()], "cluster_service_cidrs": [net()],
+                                  "cluster_node_cidrs": [net(), net()]}
+    expected = []
+    for group in ("g0", "g1", "g2"):
+        members = [n for n in inventory if inventory[n]["cluster_network_group"] == group]
+        for name in members:
+            for peer in members:
+                if peer == name:
+                    continue
+                for node in inventory[name]["cluster_node_cidrs"]:
+                    for kind in ("pod", "service"):
+                        for other in inventory[peer]["cluster_%s_cidrs" % kind]:
+                            if ipaddress.ip_network(node, strict=False).overlaps(ipaddress.ip_network(other, strict=False)):
+                                expected.append((name, peer, str(ipaddress.ip_network(node, strict=False)), kind))
+    found = [(p.clusters, p.message) for p in topo.validate_inventory(inventory, []).problems
+             if p.code == "CIDR_NODE_OVERLAPS_PEER"]
+    assert len(expected) > 20
+    wanted = sorted((tuple(sorted((name, peer))), "node network %s of cluster %s overlaps %s CIDR" % (node, name, kind))
+                    for name, peer, node, kind in expected)
+    got = sorted((clusters, message[message.index("node network"):message.index(" CIDR") + 5]) for clusters, message in found)
+    assert got == wanted
+
+
 def test_a_peer_range_mapped_to_a_global_cidr_no_longer_collides_with_node_networks():
     inventory = demo()
     inventory["cluster04"]["cluster_node_cidrs"] = ["10.244.200.0/24"]   # inside cluster03's Pod range
