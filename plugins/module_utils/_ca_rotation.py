@@ -156,17 +156,20 @@ def plan(group: str, rotation: str, members: t.Mapping[str, t.Mapping[str, t.Any
                                 "run site.yml first: it installs Cilium with the group's shared CA",
                                 missing, group, "cilium_ca_rotate_group"))
         return result
-    distinct = {(r["rotation"], r["new"], r["old"]) for r in records.values() if r}
-    if len(distinct) > 1:
-        detail = "; ".join("%s: rotation %s to %s" % (name, r["rotation"], r["new"])
-                           for name, r in sorted(records.items()) if r)
+    # A rotation's first stage writes its record over the finished record of an earlier one, cluster
+    # by cluster: records of finished rotations never compete with the one under way.
+    unfinished = [(name, r) for name, r in sorted(records.items()) if r and not r["finished"]]
+    if len({(r["rotation"], r["new"], r["old"]) for _name, r in unfinished}) > 1:
+        detail = "; ".join("%s: rotation %s to %s" % (name, r["rotation"], r["new"]) for name, r in unfinished)
         problems.append(problem("CILIUM_CA_ROTATION_RECORDS_DIFFER",
-                                "network group %s: the clusters record different rotations (%s)." % (group, detail),
+                                "network group %s: the clusters record different unfinished rotations (%s)."
+                                % (group, detail),
                                 "delete the %s Secret in kube-system of the clusters whose record is not the one to "
-                                "finish, then run again" % RECORD, [n for n, r in records.items() if r], group,
+                                "finish, then run again" % RECORD, [name for name, _r in unfinished], group,
                                 "cilium_ca_rotation"))
         return result
-    record = next((r for r in records.values() if r), None)
+    record = (unfinished[0][1] if unfinished
+              else next((r for r in records.values() if r and r["rotation"] == rotation), None))
     if record and not record["finished"] and record["rotation"] != rotation:
         problems.append(problem("CILIUM_CA_ROTATION_IN_PROGRESS",
                                 "network group %s: rotation %s (to CA %s) is not finished; rotation %s cannot start "
@@ -232,7 +235,7 @@ def plan(group: str, rotation: str, members: t.Mapping[str, t.Mapping[str, t.Any
         return result
     if done < len(STAGES):
         result["todo"] = list(STAGES[done:])
-    elif not (record and record["finished"] and all(records.values())):
+    elif not all(r and r["finished"] and r["rotation"] == rotation for r in records.values()):
         # Every cluster runs the new CA alone, but the record still holds the key, or a cluster lacks
         # it: the last stage writes the finished record (its values are already in place).
         result["todo"] = [STAGES[-1]]

@@ -145,6 +145,26 @@ def test_a_finished_rotation_changes_nothing_and_a_new_name_starts_over(cas):
     assert [p.code for p in r.plan("net-a", "2026-12", back)["problems"]] == ["CILIUM_CA_ROTATION_FINISHED"]
 
 
+def test_a_second_rotation_stopped_while_writing_its_records_is_finished(cas):
+    """cluster01 holds the new rotation's record, the others still the finished record of the first."""
+    newer = make_ca("Cilium CA net-a 2027-06")
+    new_fp = pem_fingerprint(cas["new"]["cert"])
+    done = r.record_data("2026-12", cas["new"]["cert"], cas["new"]["key"], cas["old"]["cert"], finished=True)
+    members = {n: dict(observed_after(r.stage_ca("drop", cas["old"], cas["new"], new_fp), done), name=n) for n in MEMBERS}
+    members["cluster01"]["record"] = r.record_data("2027-06", newer["cert"], newer["key"], cas["new"]["cert"], False)
+    result = r.plan("net-a", "2027-06", members)
+    assert result["problems"] == [] and result["source"] == "record"
+    assert (result["old"], result["new"]) == (new_fp, pem_fingerprint(newer["cert"]))
+    assert result["todo"] == ["trust", "issue", "drop"]
+    # the first rotation's name now meets an unfinished one
+    assert [p.code for p in r.plan("net-a", "2026-12", members)["problems"]] == ["CILIUM_CA_ROTATION_IN_PROGRESS"]
+    # two unfinished records that disagree are refused
+    members["cluster02"]["record"] = r.record_data("2027-07", cas["old"]["cert"], cas["old"]["key"], cas["new"]["cert"],
+                                                   False)
+    refused = r.plan("net-a", "2027-06", members)["problems"]
+    assert [(p.code, p.clusters) for p in refused] == [("CILIUM_CA_ROTATION_RECORDS_DIFFER", ("cluster01", "cluster02"))]
+
+
 def test_refusals_name_the_field_and_the_clusters(cas):
     members = start(cas["old"])
     assert r.plan("net-a", "", members)["problems"][0].field == "cilium_ca_rotation"
