@@ -12,7 +12,6 @@ status report say so, and is repaired before the test ends.
 
 from __future__ import annotations
 
-import base64
 import datetime
 import json
 import os
@@ -159,23 +158,9 @@ def both_read_one_refuses(lab, left, right) -> bool:
 
 def new_ca_pem() -> tuple[str, str]:
     """A CA of its own, as a cluster installed separately would have (base64 PEM cert and key)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Cilium CA")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    return base64.b64encode(pem).decode(), base64.b64encode(key_pem).decode()
+    from unit.plugins.module_utils.test_ca_rotation import make_ca  # pylint: disable=import-error,import-outside-toplevel
+    ca = make_ca("Cilium CA")
+    return ca["cert"], ca["key"]
 
 
 # ---- Cilium -------------------------------------------------------------------------------------
