@@ -16,8 +16,9 @@ import os
 import tempfile
 import time
 import typing as t
+import urllib.parse
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils import _k8s
+from ansible_collections.multicloud.interconnect.plugins.module_utils import _k8s, _kube_api
 from ansible_collections.multicloud.interconnect.plugins.module_utils._kubeconfig import (
     PENDING_TOKEN,
     KubeconfigError,
@@ -104,30 +105,26 @@ class Credentials:
         return {"token": token}
 
     def _secret_token(self, cluster, kubeconfig, ctx, namespace, name):
-        if not _k8s.HAS_KUBERNETES:
-            raise KubeconfigError("context of cluster %s: credentials=service_account_token reads the Secret through the "
-                                  "kubernetes Python library, which is not installed (pip install kubernetes)" % cluster)
-        from kubernetes import client as k8s_client  # guarded by HAS_KUBERNETES above
-
-        api = k8s_client.CoreV1Api(_k8s.api_client(cluster, kubeconfig, ctx))
+        # _kube_api, not the kubernetes library: this module runs on every site.yml, and importing
+        # the library costs more CPU than the reads themselves.
+        api = _kube_api.connect(cluster, kubeconfig, ctx)
+        path = "/api/v1/namespaces/%s/secrets/%s" % (urllib.parse.quote(namespace, safe=""), urllib.parse.quote(name, safe=""))
         deadline = time.monotonic() + (0 if self.check_mode else max(self.wait_timeout, 0))
-        while True:
-            data = None
-            try:
-                data = api.read_namespaced_secret(name, namespace, _request_timeout=15).data
-            except Exception as err:  # ApiException, or urllib3 errors: unreachable, TLS
-                if isinstance(err, _k8s.ApiException) and getattr(err, "status", None) == 404:
-                    pass  # created by the role in this run, or not yet: wait for it
-                elif isinstance(err, _k8s.ApiException):
-                    raise _k8s.ClusterError(cluster, "reading Secret %s/%s: %s"
-                                            % (namespace, name, _k8s.describe_api_exception(err))) from err
-                else:
-                    raise _k8s.ClusterError(cluster, "reading Secret %s/%s: API server unreachable: %s"
-                                            % (namespace, name, short_error(err))) from err
-            token = token_from_secret({"data": data}, namespace, name)
-            if token or time.monotonic() >= deadline:
-                break
-            time.sleep(1)
+        try:
+            while True:
+                data = None
+                try:
+                    data = (api.request("reading Secret %s/%s" % (namespace, name), "GET", path) or {}).get("data")
+                except _kube_api.ApiError as err:
+                    if err.status != 404:  # 404: created by the role in this run, or not yet: wait for it
+                        raise _k8s.ClusterError(cluster, "reading Secret %s/%s: %s"
+                                                % (namespace, name, _k8s.describe_api_exception(err))) from err
+                token = token_from_secret({"data": data}, namespace, name)
+                if token or time.monotonic() >= deadline:
+                    break
+                time.sleep(1)
+        finally:
+            api.close()
         if token is None and not self.check_mode:
             raise _k8s.ClusterError(cluster, "Secret %s/%s has no token after %s s; check that it exists, has type "
                                     "kubernetes.io/service-account-token and that the controller manager runs"

@@ -142,9 +142,9 @@ attributes:
     support: full
 notes:
   - Comments and formatting of an existing file are not kept when it changes; its entries and fields are.
-  - A Secret token is read with the kubernetes Python library; copying kubeconfig users needs no library.
+  - A Secret token is read through the Kubernetes API with the collection's own client; the kubernetes Python
+    library is used only for kubeconfig features that client leaves to it (auth provider plugins).
 requirements:
-  - kubernetes (Python library), for O(clusters[].contexts[].credentials=service_account_token)
   - PyYAML
 seealso:
   - module: kubernetes.core.k8s_info
