@@ -5,15 +5,18 @@ A first run is killed in its first stage (once it recorded the rotation in a clu
 controller dies. The rotation is then finished one stage per run; after each stage the real
 kvstoremesh of each cluster, started anew by the stage, reports the other ready, and the clusters
 hold what the stage promises. Between stages, cilium_mesh.yml keeps the stage (changes nothing) and
-check mode names the next stage. A last run with the same name changes nothing.
+check mode names the next stage. A last run with the same name changes nothing. A second rotation,
+to the first CA given back as a user gives their own, leaves the lab on the CA it started with.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 from site_helpers import BIN, REPO, ansible_env, changed, core  # pylint: disable=import-error
@@ -27,7 +30,8 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._pem impor
 pytestmark = pytest.mark.lab
 
 NET_A = ("cluster01", "cluster02")
-ROTATION = "lab-rotation-1"
+# Unique per session: a lab kept up between sessions holds the finished records of earlier ones.
+ROTATION = "lab-rotation-%d" % time.time()
 CONFIRM = ("-e", '{"cilium_ca_rotate_confirm": "rotate the CA"}')
 ROTATE = ("-e", "cilium_ca_rotate_group=net-a", "-e", "cilium_ca_rotation=" + ROTATION) + CONFIRM
 
@@ -73,6 +77,12 @@ def both_ready(lab) -> bool:
                for here, peer in (("cluster01", "cluster02"), ("cluster02", "cluster01")))
 
 
+def recorded(lab, cluster):
+    """The name of the rotation a cluster's record holds (None without one)."""
+    record = secret(lab, cluster, "cilium-ca-rotation")
+    return base64.b64decode(record["rotation"]).decode() if record else None
+
+
 def killed_in_the_first_stage(lab):
     """ca_rotate.yml started, then SIGKILLed with its process group as soon as cluster02 holds the record."""
     command = [str(BIN / "ansible-playbook"), "-i", str(LAB[0]), "-i", str(LAB[1]),
@@ -80,7 +90,7 @@ def killed_in_the_first_stage(lab):
     proc = subprocess.Popen(command, cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     try:
-        wait_for(lambda: secret(lab, "cluster02", "cilium-ca-rotation") is not None or proc.poll() is not None, 600,
+        wait_for(lambda: recorded(lab, "cluster02") == ROTATION or proc.poll() is not None, 600,
                  "the rotation recorded in cluster02", interval=0.5)
     finally:
         if proc.poll() is None:
@@ -90,9 +100,14 @@ def killed_in_the_first_stage(lab):
 
 
 @pytest.fixture(scope="module")
-def rotation(lab, site_converged):  # pylint: disable=unused-argument
+def rotation(lab, site_converged, tmp_path_factory):  # pylint: disable=unused-argument
     steps = {"converge": playbook("cilium_mesh.yml", LAB)}
     steps["start"] = {c: ca_state(lab, c) for c in NET_A}
+    first = secret(lab, "cluster01", "cilium-ca")
+    given = tmp_path_factory.mktemp("ca") / "first-ca.json"
+    fd = os.open(given, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"cilium_ca_rotate_cert": first["ca.crt"], "cilium_ca_rotate_key": first["ca.key"]}, f)
     steps["killed"] = killed_in_the_first_stage(lab)
     steps["after_kill"] = {c: ca_state(lab, c) for c in NET_A}
     for until in ("trust", "issue"):
@@ -108,13 +123,21 @@ def rotation(lab, site_converged):  # pylint: disable=unused-argument
     steps["again"] = playbook("ca_rotate.yml", LAB, *ROTATE)
     steps["site_after"] = playbook("cilium_mesh.yml", LAB)
     steps["end_state"] = {c: ca_state(lab, c) for c in NET_A}
+    # Back to the lab's first CA, given as a user gives their own: the suites after this one (and
+    # the status report written at the start of the session) find the CA they started with.
+    steps["back"] = playbook("ca_rotate.yml", LAB, "-e", "cilium_ca_rotate_group=net-a", "-e",
+                             "cilium_ca_rotation=" + ROTATION + "-back", "-e", "@%s" % given, *CONFIRM)
+    steps["back_ready"] = wait_for(lambda: both_ready(lab), 120, "kvstoremesh ready both ways after the way back")
+    steps["back_state"] = {c: ca_state(lab, c) for c in NET_A}
     return steps
 
 
 def test_the_killed_run_left_the_group_on_the_old_ca_with_the_rotation_recorded(rotation):
     start, after = rotation["start"], rotation["after_kill"]
     old = start["cluster01"]["issuer"]
-    assert start["cluster02"]["issuer"] == old and start["cluster01"]["record"] is None
+    assert start["cluster02"]["issuer"] == old
+    # no rotation under way at the start (a lab kept up may hold a finished one)
+    assert all(start[c]["record"] is None or not start[c]["record"]["has_key"] for c in NET_A)
     assert rotation["killed"][0] == -signal.SIGKILL, rotation["killed"][1][-3000:]
     assert after["cluster02"]["record"] == {"rotation": ROTATION, "new": after["cluster02"]["record"]["new"], "has_key": True}
     assert after["cluster02"]["record"]["new"] != old
@@ -171,9 +194,25 @@ def test_the_rotation_ends_on_a_new_ca_and_the_same_name_changes_nothing(rotatio
     assert rotation["end_state"]["cluster01"]["issuer"] != rotation["start"]["cluster01"]["issuer"]
 
 
+def test_a_given_ca_is_rotated_to_in_the_same_stages(rotation):
+    """The way back to the first CA, given as base64 PEM with its key: a second rotation over the
+    finished record of the first, ending on the CA the session started with."""
+    back = rotation["back"]
+    assert back.returncode == 0, flat(back)[-6000:]
+    text = flat(back)
+    new = rotation["drop_state"]["cluster01"]["issuer"]
+    first = rotation["start"]["cluster01"]["issuer"]
+    assert "from CA %s to %s" % (new, first) in text and "Stages to run: trust, issue, drop" in text
+    assert rotation["back_ready"] is True
+    for cluster in NET_A:
+        state = rotation["back_state"][cluster]
+        assert (state["issuer"], state["server_cert_ca"], state["trust"]) == (first, first, None)
+        assert state["record"] == {"rotation": ROTATION + "-back", "new": first, "has_key": False}
+
+
 def test_a_second_rotation_cannot_start_while_one_is_recorded_unfinished(rotation, lab):
     """Read from the clusters: a rotation under another name is refused before any change."""
-    del rotation  # ordering only: the first rotation has ended
+    del rotation  # ordering only: both rotations have ended
     record = secret(lab, "cluster01", "cilium-ca-rotation")
     unfinished = dict(record, **{"ca.key": secret(lab, "cluster01", "cilium-ca")["ca.key"]})
     api = core(lab, "cluster01")
@@ -183,7 +222,8 @@ def test_a_second_rotation_cannot_start_while_one_is_recorded_unfinished(rotatio
                        *CONFIRM)
         assert run.returncode != 0
         text = flat(run)
-        assert "CILIUM_CA_ROTATION_IN_PROGRESS" in text and "cilium_ca_rotation=%s" % ROTATION in text
+        assert "CILIUM_CA_ROTATION_IN_PROGRESS" in text
+        assert "run ca_rotate.yml with cilium_ca_rotation=%s-back to finish it first" % ROTATION in text
         assert all(count == 0 for count in changed(run.stdout).values()), changed(run.stdout)
     finally:
         api.patch_namespaced_secret("cilium-ca-rotation", NAMESPACE, {"data": record})
