@@ -1,21 +1,23 @@
 # -*- coding: utf-8 -*-
 # Copyright: multicloud.interconnect contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the Cilium CA rotation (playbooks/ca_rotate.yml): thin wrappers over _ca_rotation.
+"""Filters of the CA rotations (playbooks/ca_rotate.yml): thin wrappers over _ca_rotation (Cilium)
+and _istio_ca_rotation (Istio).
 
-What each cluster runs comes from the cilium role's gathered facts (``__cilium_ca_secret``,
-``__cilium_release_values``, ``__cilium_ca_record``); the group's members from the one model of
-the inventory.
+What each cluster runs comes from the roles' gathered facts (cilium: ``__cilium_ca_secret``,
+``__cilium_release_values``, ``__cilium_ca_record``; istio: ``__istio_rotation_observed``); the
+members from the one model of the inventory.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import time
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils import _ca_rotation
+from ansible_collections.multicloud.interconnect.plugins.module_utils import _ca_rotation, _istio_ca_rotation
 from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_certificates, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import problem, refusal
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_hostvars
@@ -137,9 +139,79 @@ def cilium_ca_stages_to_run(todo, until, check_mode=False, source=None):
     return _ca_rotation.stages_to_run(todo or [], until or "drop", bool(check_mode), source == "generate")
 
 
+def istio_ca_rotation_plan(hostvars, hosts, inventory_hosts, rotation, current_root, new_root=None, drop_after=86400,
+                           until="drop", check_mode=False, now=None):
+    """Where Istio rotation ``rotation`` stands: the plan of _istio_ca_rotation.plan with ``run`` (the stages
+    this run goes through), ``issued_at`` (the time a stage ``issue`` of this run records), ``summary`` and
+    ``problems`` (the rendered refusal, empty when the run may go on). No key inside.
+
+    ``current_root`` / ``new_root``: the PEM of the mesh's root and of the rotation's (None or empty while it
+    is to be made), as the controller keeps them."""
+    now = time.time() if now is None else float(now)
+    topology = topology_from_hostvars(hostvars, inventory_hosts or [])
+    playing = set(hosts or [])
+    members, left_out, missing = {}, [], []
+    for cluster in topology.clusters.values():
+        observed = hostvars[cluster.inventory_name].get("__istio_rotation_observed") if cluster.inventory_name in playing else None
+        if observed is None:
+            left_out.append(cluster.inventory_name)
+            continue
+        if not observed.get("istiod"):
+            missing.append(cluster.inventory_name)
+        members[cluster.inventory_name] = {"name": cluster.name, "cacerts": observed.get("cacerts") or None,
+                                           "issued_at": observed.get("issued_at")}
+    if left_out:
+        result = {"rotation": rotation, "todo": [], "problems": [problem(
+            "ISTIO_CA_ROTATION_PARTIAL",
+            "%s %s not part of this run; an Istio CA rotation moves every cluster of the mesh through each stage "
+            "together." % (", ".join(sorted(left_out)), "is" if len(left_out) == 1 else "are"),
+            "run without --limit, and with every cluster reachable", left_out, None, "istio_ca_rotation")]}
+    elif missing:
+        result = {"rotation": rotation, "todo": [], "problems": [problem(
+            "ISTIO_CA_ROTATION_NOT_INSTALLED",
+            "%s run%s no istiod Deployment, which the rotation restarts at each stage."
+            % (", ".join(sorted(missing)), "s" if len(missing) == 1 else ""),
+            "run site.yml first (it installs istiod), or set istio_istiod_deployment_name to istiod's Deployment",
+            missing, None, "istio_istiod_deployment_name")]}
+    else:
+        result = _istio_ca_rotation.plan(rotation, members, current_root or None, new_root or None, int(drop_after), now)
+    if result["problems"]:
+        return dict(result, run=[], summary="", issued_at="", problems=refusal("Istio CA rotation", result["problems"]))
+    run = _istio_ca_rotation.stages_to_run(result["todo"], until or "drop", bool(check_mode), bool(result["new"]),
+                                           result["drop_at"], now)
+    return dict(result, run=run, issued_at=_istio_ca_rotation.format_time(now), problems="",
+                summary=_istio_ca_rotation.summary(result, run, now))
+
+
+def istio_ca_stage_data(stage, old_root, old_cert, old_key, new_root, new_cert, new_key):
+    """Base64 data of one cluster's Secret ``cacerts`` once ``stage`` is done (PEM texts from the controller)."""
+    # Imported here: the Istio filters live in another file of this directory.
+    from ansible_collections.multicloud.interconnect.plugins.filter.istio import istio_cacerts_data  # pylint: disable=import-outside-toplevel
+
+    pem = _istio_ca_rotation.stage_cacerts(stage, {"root": old_root, "cert": old_cert, "key": old_key},
+                                           {"root": new_root, "cert": new_cert, "key": new_key})
+    return istio_cacerts_data(pem["cert"], pem["key"], pem["root"], pem["trusted"])
+
+
+def istio_ca_stage_roots(stage, old_root, new_root):
+    """Fingerprints of the roots every cluster trusts once ``stage`` is done (what istiod then publishes)."""
+    pem = _istio_ca_rotation.stage_cacerts(stage, {"root": old_root, "cert": "", "key": ""},
+                                           {"root": new_root, "cert": "", "key": ""})
+    return sorted(_ca_rotation.fingerprints(pem["trusted"]))
+
+
+def pem_fingerprints(bundle):
+    """Sorted fingerprints of every certificate of a bundle (PEM, or base64 of PEM)."""
+    return sorted(_ca_rotation.fingerprints(bundle))
+
+
 class FilterModule:
     def filters(self):
         return {
+            "istio_ca_rotation_plan": istio_ca_rotation_plan,
+            "istio_ca_stage_data": istio_ca_stage_data,
+            "istio_ca_stage_roots": istio_ca_stage_roots,
+            "pem_fingerprints": pem_fingerprints,
             "cilium_ca_rotation_plan": cilium_ca_rotation_plan,
             "cilium_ca_stage": cilium_ca_stage,
             "cilium_ca_stages_to_run": cilium_ca_stages_to_run,

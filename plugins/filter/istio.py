@@ -126,9 +126,13 @@ def istio_gateway_rule(name, namespace, hosts, release_name):
     }
 
 
-def istio_cacerts_data(ca_cert, ca_key, root_cert):
-    """Base64 data of the Secret ``cacerts``: the cluster's intermediate CA and the shared root."""
-    for label, value in (("ca_cert", ca_cert), ("ca_key", ca_key), ("root_cert", root_cert)):
+def istio_cacerts_data(ca_cert, ca_key, root_cert, trusted_roots=None):
+    """Base64 data of the Secret ``cacerts``: the cluster's intermediate CA and the shared root.
+
+    ``trusted_roots``: root-cert.pem when it differs from the root the chain ends in (during a CA
+    rotation: the old and the new root)."""
+    trusted_roots = trusted_roots or root_cert
+    for label, value in (("ca_cert", ca_cert), ("ca_key", ca_key), ("root_cert", root_cert), ("trusted_roots", trusted_roots)):
         if not value or "-----BEGIN" not in str(value):
             raise AnsibleFilterError("istio_cacerts_data: %s is not a PEM text" % label)
 
@@ -136,7 +140,7 @@ def istio_cacerts_data(ca_cert, ca_key, root_cert):
         text = str(text) if str(text).endswith("\n") else str(text) + "\n"
         return base64.b64encode(text.encode()).decode()
 
-    return {"ca-cert.pem": b64(ca_cert), "ca-key.pem": b64(ca_key), "root-cert.pem": b64(root_cert),
+    return {"ca-cert.pem": b64(ca_cert), "ca-key.pem": b64(ca_key), "root-cert.pem": b64(trusted_roots),
             "cert-chain.pem": b64(str(ca_cert).rstrip("\n") + "\n" + str(root_cert))}
 
 

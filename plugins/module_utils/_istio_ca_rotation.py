@@ -1,0 +1,216 @@
+# -*- coding: utf-8 -*-
+# Copyright: multicloud.interconnect contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Rotating the Istio mesh's root CA (the plug-in CA of every cluster's Secret ``cacerts``) in stages.
+
+Private to the multicloud.interconnect collection: other collections must not import it,
+its interface may change without notice.
+
+Every cluster's istiod signs with its own intermediate CA (``ca-cert.pem``), issued by the mesh's
+root, and hands its workloads the roots they trust (``root-cert.pem``, which may hold several, in
+the ConfigMap ``istio-ca-root-cert`` of every namespace). A workload of one cluster accepts a peer
+of another when the peer's chain ends in a root it trusts. Replacing the root everywhere at once
+leaves, while the clusters change one by one, pairs that do not trust each other; the stages are:
+
+1. ``trust``: every cluster trusts the old and the new root; istiod still signs with the old intermediate.
+2. ``issue``: every cluster signs with a new intermediate issued by the new root; both roots stay trusted.
+3. ``drop``: every cluster trusts the new root only.
+
+istiod reloads a new intermediate by itself but reads ``root-cert.pem`` when it starts, so each
+stage restarts it (an annotation on its Pod template) and reads the roots it then publishes.
+Workloads keep certificates issued by the old intermediate until they renew them (24 hours by
+default, or at their restart), so ``drop`` waits ``drop_after`` seconds after ``issue``.
+
+The keys live on the controller, as the istio role keeps them (the root under ``istio_ca_dir``,
+one intermediate per cluster below it); a rotation's new CAs under ``istio_ca_dir/rotation-<name>``.
+Where each cluster stands is read from its ``cacerts``: the roots it trusts, and the root its chain
+ends in. The last stage makes the new CAs the ones the istio role keeps.
+"""
+
+from __future__ import annotations
+
+import datetime
+import typing as t
+
+from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import NAME, STAGES, fingerprints
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_certificates, pem_fingerprint
+from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem, problem
+
+_WHERE = ("at the start", "trusts both roots", "signs with the new root's intermediate", "finished")
+
+
+def chain_root(cacerts: t.Optional[t.Mapping[str, t.Any]]) -> t.Optional[str]:
+    """Fingerprint of the root a ``cacerts`` chain ends in (the last certificate of cert-chain.pem)."""
+    blocks = pem_certificates((cacerts or {}).get("cert-chain.pem"))
+    return pem_fingerprint(blocks[-1]) if blocks else None
+
+
+def member_stage(root: t.Optional[str], trusted: t.Sequence[str], old: t.Optional[str],
+                 new: t.Optional[str]) -> t.Optional[int]:
+    """How many stages one cluster finished, from the root its chain ends in and the roots it trusts;
+    None when it runs neither root as a stage would leave it."""
+    trusted_set = set(trusted)
+    if root == old and trusted_set == {old}:
+        return 0
+    if new and root == old and trusted_set == {old, new}:
+        return 1
+    if new and root == new and trusted_set == {old, new}:
+        return 2
+    if new and root == new and trusted_set == {new}:
+        return 3
+    return None
+
+
+def parse_time(value: t.Optional[str]) -> t.Optional[float]:
+    """Seconds since the epoch of an ISO 8601 time in UTC (the issued-at annotation); None when unreadable."""
+    if not value:
+        return None
+    try:
+        when = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp()
+
+
+def format_time(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _fail(result: t.Dict[str, t.Any], found: Problem) -> t.Dict[str, t.Any]:
+    result["problems"].append(found)
+    return result
+
+
+def plan(rotation: str, members: t.Mapping[str, t.Mapping[str, t.Any]], current_root: t.Optional[str],
+         new_root: t.Optional[str], drop_after: int, now: float) -> t.Dict[str, t.Any]:
+    """Where the Istio rotation ``rotation`` stands and what a run must do (fingerprints only, no key).
+
+    ``members``: inventory name -> ``{name, cacerts: the Secret's data or None, issued_at: its
+    annotation or None}``. ``current_root``: the root the istio role keeps (PEM, controller);
+    ``new_root``: the rotation's root (PEM, controller), None while it is still to be made.
+    A cluster without ``cacerts`` (added since the rotation started) takes each stage's values.
+    """
+    names = sorted(members)
+    old = pem_fingerprint(current_root)
+    new = pem_fingerprint(new_root)
+    result: t.Dict[str, t.Any] = {"rotation": rotation, "members": names, "old": old, "new": new,
+                                  "promoted": False, "stages": {}, "newcomers": [], "todo": [], "drop_at": None,
+                                  "problems": []}
+    fix_name = "set istio_ca_rotation to a name for this rotation (a date or a change number)"
+    if not rotation or not NAME.match(str(rotation)):
+        return _fail(result, problem("ISTIO_CA_ROTATION_NAME",
+                                     "the Istio rotation name %r is not a name of letters, digits, '.', '_' and '-' "
+                                     "(at most 63, starting with a letter or digit)." % (rotation or ""),
+                                     fix_name, names, None, "istio_ca_rotation"))
+    if not names:
+        return _fail(result, problem("ISTIO_CA_ROTATION_CLUSTERS", "no Istio cluster is part of this run.",
+                                     "run against the inventory's clusters group", [], None, "istio_ca_rotation"))
+    if not old:
+        return _fail(result, problem("ISTIO_CA_ROTATION_NOT_INSTALLED",
+                                     "the mesh has no root CA on this controller (istio_ca_dir), so there is none to "
+                                     "rotate from.", "run site.yml first (it makes the root and installs cacerts), "
+                                     "or point istio_ca_dir at the directory that holds the mesh's root",
+                                     names, None, "istio_ca_dir"))
+    if new and new == old:
+        # The istio role keeps the rotation's root already: the last stage promoted it.
+        result["promoted"] = True
+        old = None
+    roots = {name: chain_root(members[name].get("cacerts")) for name in names}
+    trusted = {name: fingerprints((members[name].get("cacerts") or {}).get("root-cert.pem")) for name in names}
+    newcomers = [name for name in names if not roots[name] and not trusted[name]]
+    result["newcomers"] = newcomers
+    if result["promoted"]:
+        # Promoted: every cluster must trust the new root alone (a newcomer takes it from site.yml).
+        behind = [name for name in names if name not in newcomers and (roots[name] != new or set(trusted[name]) != {new})]
+        if behind:
+            return _fail(result, problem("ISTIO_CA_ROTATION_FINISHED",
+                                         "Istio rotation %s finished earlier (to root %s), but %s run%s another "
+                                         "root." % (rotation, new, ", ".join(behind), "s" if len(behind) == 1 else ""),
+                                         "run site.yml to install the mesh's root on them, or start a new rotation "
+                                         "under another istio_ca_rotation name", behind, None, "istio_ca_rotation"))
+        result["stages"] = {name: len(STAGES) for name in names if name not in newcomers}
+        return result
+    if new is None:
+        # To be made by this run: every cluster must be at the start.
+        stages = {name: member_stage(roots[name], trusted[name], old, None) for name in names if name not in newcomers}
+    else:
+        stages = {name: member_stage(roots[name], trusted[name], old, new) for name in names if name not in newcomers}
+    unknown = sorted(name for name, stage in stages.items() if stage is None)
+    if unknown:
+        detail = "; ".join("%s chains to %s and trusts %s" % (name, roots[name] or "nothing", ", ".join(trusted[name]) or "nothing")
+                           for name in unknown)
+        return _fail(result, problem("ISTIO_CA_ROTATION_STATE",
+                                     "Istio rotation %s goes from root %s to %s, but %s." % (
+                                         rotation, old, new or "a new one", detail),
+                                     "bring these clusters back to the mesh's root (site.yml installs it when no "
+                                     "rotation is under way), or finish the rotation these clusters are in first",
+                                     unknown, None, "istio_ca_rotation"))
+    result["stages"] = stages
+    done = min(stages.values()) if stages else 0
+    if done >= len(STAGES):
+        # Every cluster trusts the new root alone; what is left is making it the root the istio role keeps.
+        result["todo"] = [STAGES[-1]]
+        return result
+    result["todo"] = list(STAGES[done:])
+    # drop: only once workloads have had time to renew certificates from the new intermediates.
+    if "issue" in result["todo"]:
+        result["drop_at"] = now + drop_after
+    else:
+        issued = [parse_time(members[name].get("issued_at")) for name in stages]
+        known = [when for when in issued if when is not None]
+        result["drop_at"] = (max(known) if known else now) + drop_after
+    return result
+
+
+def stages_to_run(todo: t.Sequence[str], until: str, check_mode: bool, new_made: bool, drop_at: t.Optional[float],
+                  now: float) -> t.List[str]:
+    """The stages this run goes through: ``todo`` up to ``until``, without ``drop`` before ``drop_at``;
+    in check mode the first one only, and none while the new root is still to be made."""
+    run = list(todo)
+    if until in run:
+        run = run[:run.index(until) + 1]
+    elif until in STAGES and run and STAGES.index(until) < STAGES.index(run[0]):
+        run = []
+    if "drop" in run and drop_at is not None and drop_at > now and run != ["drop"]:
+        run.remove("drop")
+    elif run == ["drop"] and drop_at is not None and drop_at > now:
+        run = []
+    if check_mode:
+        return run[:1] if new_made else []
+    return run
+
+
+def stage_cacerts(stage: str, old: t.Mapping[str, str], new: t.Mapping[str, str]) -> t.Dict[str, str]:
+    """The PEM texts of one cluster's ``cacerts`` once ``stage`` is done: ``{cert, key, root, trusted}``
+    (``root``: the root its chain ends in; ``trusted``: root-cert.pem).
+
+    ``old`` / ``new``: ``{root, cert, key}``, the mesh's root and this cluster's intermediate (PEM)."""
+    both = "".join(pem_certificates(old["root"]) + [b for b in pem_certificates(new["root"])
+                                                     if b not in pem_certificates(old["root"])])
+    if stage == "trust":
+        return {"cert": old["cert"], "key": old["key"], "root": old["root"], "trusted": both}
+    if stage == "issue":
+        return {"cert": new["cert"], "key": new["key"], "root": new["root"], "trusted": both}
+    if stage == "drop":
+        return {"cert": new["cert"], "key": new["key"], "root": new["root"], "trusted": new["root"]}
+    raise ValueError("unknown stage %r" % stage)
+
+
+def summary(result: t.Mapping[str, t.Any], run: t.Sequence[str], now: float) -> str:
+    """One paragraph a user reads before the stages run (in check mode: what would run)."""
+    stages = result.get("stages") or {}
+    where = ", ".join(["%s %s" % (name, _WHERE[stages[name]]) for name in sorted(stages)]
+                      + ["%s has no cacerts yet (takes each stage's values)" % name for name in result.get("newcomers") or []])
+    new = result.get("new") or "a root made for this rotation"
+    if not result.get("todo"):
+        return ("Istio CA rotation %s is finished: every cluster trusts root %s only (%s). Nothing to do."
+                % (result["rotation"], new, where))
+    text = ("Istio CA rotation %s: from root %s to %s; clusters: %s. Stages to run: %s."
+            % (result["rotation"], result["old"], new, where, ", ".join(result["todo"])))
+    if "drop" in result["todo"] and "drop" not in run and result.get("drop_at") and result["drop_at"] > now:
+        text += (" The drop stage waits until %s, so that workloads renew their certificates from the new "
+                 "intermediates first (istio_ca_rotate_drop_after; set it to 0 once every workload restarted)."
+                 % format_time(result["drop_at"]))
+    return text
