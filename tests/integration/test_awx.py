@@ -55,12 +55,14 @@ def test_job_template_is_valid(template):
         assert re.search(r"\b%s\b" % re.escape(question["variable"]), sources), question["variable"]
 
 
-CONFIRMED = [("playbooks/kernel_upgrade.yml", "kernel_upgrade_confirm"), ("playbooks/ca_rotate.yml", "cilium_ca_rotate_confirm")]
+CONFIRMED = [("Multicloud: rolling kernel upgrade", "kernel_upgrade_confirm"),
+             ("Multicloud: rotate a network group's Cilium CA", "cilium_ca_rotate_confirm"),
+             ("Multicloud: rotate the Istio mesh's root CA", "istio_ca_rotate_confirm")]
 
 
-@pytest.mark.parametrize(("playbook", "variable"), CONFIRMED)
-def test_disruptive_job_surveys_ask_for_confirmation(playbook, variable):
-    (template,) = [t for t in TEMPLATES if t["playbook"] == playbook]
+@pytest.mark.parametrize(("name", "variable"), CONFIRMED)
+def test_disruptive_job_surveys_ask_for_confirmation(name, variable):
+    (template,) = [t for t in TEMPLATES if t["name"] == name]
     variables = {q["variable"]: q for q in template["survey_spec"]["spec"]}
     assert variables[variable]["required"] is True
     assert variables[variable]["default"] == ""

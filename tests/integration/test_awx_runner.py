@@ -17,7 +17,9 @@ import yaml
 from site_helpers import BIN, REPO, core, merged_lab_kubeconfig  # pylint: disable=import-error
 
 pytestmark = pytest.mark.lab
-TEMPLATES = {t["playbook"]: t for t in yaml.safe_load((REPO / "awx/job_templates.yml").read_text())["job_templates"]}
+TEMPLATE_LIST = yaml.safe_load((REPO / "awx/job_templates.yml").read_text())["job_templates"]
+TEMPLATES = {t["playbook"]: t for t in TEMPLATE_LIST}
+BY_NAME = {t["name"]: t for t in TEMPLATE_LIST}
 CREDENTIAL = yaml.safe_load((REPO / "awx/credential_type.yml").read_text())
 REPORT_TASK = "Read every cluster, compare it with the inventory, write status.json and topology.svg"
 ROTATION_CA_TASK = "Make the new CA on the controller, once per rotation name"
@@ -62,10 +64,11 @@ class Job:
         self.workdir, self.inventory, self.kubeconfig_text = workdir, inventory, kubeconfig_text
         self.count = 0
 
-    def run(self, playbook, job_type=None, **chosen):
+    def run(self, playbook, job_type=None, template_name=None, **chosen):
         import ansible_runner  # pylint: disable=import-outside-toplevel
 
-        template = TEMPLATES[playbook]
+        template = BY_NAME[template_name] if template_name else TEMPLATES[playbook]
+        assert template["playbook"] == playbook
         job_type = job_type or template["job_type"]
         assert job_type == template["job_type"] or template.get("ask_job_type_on_launch"), playbook
         self.count += 1
@@ -120,8 +123,12 @@ def jobs(lab, tmp_path_factory):
     runs["gateway update"] = job.run("playbooks/gateway_address_update.yml", interconnect_update_groups=["net-a", "net-b"])
     runs["kernel check"] = job.run("playbooks/kernel_upgrade.yml", job_type="check", kernel_upgrade_flavor="ml")
     runs["kernel"] = job.run("playbooks/kernel_upgrade.yml", kernel_upgrade_confirm="drain and reboot")
-    runs["ca rotate check"] = job.run("playbooks/ca_rotate.yml", job_type="check", cilium_ca_rotate_group="net-a",
-                                      cilium_ca_rotation="awx-check")
+    runs["ca rotate check"] = job.run("playbooks/ca_rotate.yml", job_type="check",
+                                      template_name="Multicloud: rotate a network group's Cilium CA",
+                                      cilium_ca_rotate_group="net-a", cilium_ca_rotation="awx-check")
+    runs["istio ca rotate check"] = job.run("playbooks/ca_rotate.yml", job_type="check",
+                                            template_name="Multicloud: rotate the Istio mesh's root CA",
+                                            istio_ca_rotation="awx-check")
     return out
 
 
@@ -149,7 +156,7 @@ def test_every_job_template_is_run(jobs):
 
 
 @pytest.mark.parametrize("name", ["status", "site", "site check", "remove", "join", "gateway update", "kernel check",
-                                  "kernel", "ca rotate check"])
+                                  "kernel", "ca rotate check", "istio ca rotate check"])
 def test_the_job_succeeds_as_the_runner_reports_it(jobs, name):
     run = jobs["runs"][name]
     assert (run["status"], run["rc"]) == ("successful", 0), run["stdout_text"][-6000:]
@@ -160,7 +167,7 @@ def test_the_job_succeeds_as_the_runner_reports_it(jobs, name):
 def test_read_only_and_check_jobs_change_nothing(jobs):
     # Nothing changes on a cluster. On the controller, the status report goes into the job's fresh
     # project copy: the status job writes it, and a check job says it would.
-    for name in ("status", "site check", "kernel check", "ca rotate check"):
+    for name in ("status", "site check", "kernel check", "ca rotate check", "istio ca rotate check"):
         changed_tasks = {(e["event_data"]["host"], e["event_data"]["task"]) for e in jobs["runs"][name]["events"]
                          if e["event"] == "runner_on_ok" and e["event_data"].get("res", {}).get("changed")}
         # the check of a new rotation says it would make the new CA, on the controller (delegated)
@@ -171,6 +178,10 @@ def test_read_only_and_check_jobs_change_nothing(jobs):
     assert jobs["runs"]["ca rotate check"]["changed"] == {"cluster01": 1}
     # the check job says what a run would do, without the confirmation a run needs
     assert "Stages to run: trust, issue, drop" in " ".join(jobs["runs"]["ca rotate check"]["stdout_text"].split())
+    # the Istio check makes no root on the controller: it says the real run makes it
+    assert jobs["runs"]["istio ca rotate check"]["changed"] == {}
+    istio = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", jobs["runs"]["istio ca rotate check"]["stdout_text"]).split())
+    assert "Istio CA rotation awx-check" in istio and "Stages to run: trust, issue, drop" in istio
     assert (jobs["runs"]["status"]["private"] / "project" / "out" / "status.json").is_file()
     assert not (jobs["runs"]["site check"]["private"] / "project" / "out" / "status.json").exists()
     # the check job ran every cluster, and found the mesh as the site job left it
