@@ -187,8 +187,8 @@ def stage_cacerts(stage: str, old: t.Mapping[str, str], new: t.Mapping[str, str]
     (``root``: the root its chain ends in; ``trusted``: root-cert.pem).
 
     ``old`` / ``new``: ``{root, cert, key}``, the mesh's root and this cluster's intermediate (PEM)."""
-    both = "".join(pem_certificates(old["root"]) + [b for b in pem_certificates(new["root"])
-                                                     if b not in pem_certificates(old["root"])])
+    old_roots = pem_certificates(old["root"])
+    both = "".join(old_roots + [b for b in pem_certificates(new["root"]) if b not in old_roots])
     if stage == "trust":
         return {"cert": old["cert"], "key": old["key"], "root": old["root"], "trusted": both}
     if stage == "issue":

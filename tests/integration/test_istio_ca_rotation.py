@@ -108,6 +108,11 @@ def every_pair_trusts(lab, states) -> list:
     return bad
 
 
+def all_synced(remotes):
+    """istiod's remote clusters when it answered and every one is synced, else None."""
+    return remotes if remotes and "error" not in remotes and set(remotes.values()) == {"synced"} else None
+
+
 @pytest.fixture(scope="module")
 def rotation(lab, site_converged):  # pylint: disable=unused-argument
     steps = {"start": mesh_state(lab, settled=False)}
@@ -126,8 +131,8 @@ def rotation(lab, site_converged):  # pylint: disable=unused-argument
     steps["again"] = play("ca_rotate.yml", *ROTATE)
     steps["site"] = play("site.yml", "--tags", "istio")
     steps["end_state"] = mesh_state(lab)
-    steps["remotes"] = {c: wait_for(lambda c=c: (lambda r: r if r and set(r.values()) == {"synced"} else None)(clusterz(lab, c)),
-                                    120, "istiod of %s synced with every remote cluster" % c) for c in CLUSTERS}
+    steps["remotes"] = {c: wait_for(lambda c=c: all_synced(clusterz(lab, c)), 120,
+                                    "istiod of %s synced with every remote cluster" % c) for c in CLUSTERS}
     return steps
 
 
