@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import fingerprints
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import GATEWAY_PORT, NETWORK_LABEL
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_rules import disable_problems
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import refusal
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_hostvars
 
 _MISSING = object()
+# On istiod's Pods: what it loaded from cacerts (istio_cacerts_digest).
+CA_ANNOTATION = "ca.multicloud.interconnect/cacerts"
 # What the apiserver_nodeport role publishes about each cluster (facts), under the module's keys.
 _APISERVER_FACTS = (
     ("apiserver_nodeport_url", "api_url"),
@@ -63,13 +68,17 @@ def _merge(base, override):
     return merged
 
 
-def istio_istiod_values(extra, cluster_name, network, mesh_id, mesh_networks=None):
+def istio_istiod_values(extra, cluster_name, network, mesh_id, mesh_networks=None, ca_digest=""):
     """istiod values: ``extra`` with the mesh identity on top.
 
     ``mesh_networks`` is the interconnect module's plan for this cluster. Without one, meshNetworks
     is empty here and the role keeps what the running release has (helm_releases ``keep_values``),
     so an upgrade of the chart keeps the joined networks instead of resetting them. The release is
     the only writer of the mesh ConfigMap.
+
+    ``ca_digest`` (``istio_cacerts_digest`` of the cacerts written with this release) goes on
+    istiod's Pods: istiod reads the roots of cacerts only when it starts, so a change of them
+    restarts it. Without one, the role keeps what the running release has.
     """
     networks = {}
     if mesh_networks is not None:
@@ -79,7 +88,18 @@ def istio_istiod_values(extra, cluster_name, network, mesh_id, mesh_networks=Non
         networks = copy.deepcopy(mesh_networks)
     own = {"global": {"meshID": mesh_id, "multiCluster": {"clusterName": cluster_name}, "network": network,
                       "meshNetworks": networks}}
+    if ca_digest:
+        own["podAnnotations"] = {CA_ANNOTATION: ca_digest}
     return _merge(extra, own)
+
+
+def istio_cacerts_digest(data):
+    """A short digest of what istiod loads from cacerts (base64 data): the intermediate it signs with and
+    the roots it trusts, by fingerprint; the same for the same CAs however the Secret was written."""
+    data = data or {}
+    roots = sorted(fingerprints(data.get("root-cert.pem")))
+    signing = pem_fingerprint(data.get("ca-cert.pem")) or ""
+    return hashlib.sha256(("%s|%s" % (signing, ",".join(roots))).encode()).hexdigest()[:16]
 
 
 def istio_gateway_values(spec, network, extra=None):
@@ -159,5 +179,6 @@ class FilterModule:
             "istio_gateway_rule": istio_gateway_rule,
             "istio_gateway_node_port_patch": istio_gateway_node_port_patch,
             "istio_cacerts_data": istio_cacerts_data,
+            "istio_cacerts_digest": istio_cacerts_digest,
             "istio_disable_refusal": istio_disable_refusal,
         }

@@ -105,3 +105,26 @@ def test_disable_refusal_filter():
            "interconnect_groups=[\"net-b\"] first" in text
     assert "field: interconnect_disable_confirm; fix: confirm with -e interconnect_disable_confirm='disable " \
            "interconnect'" in text
+
+
+def test_istiod_restarts_when_the_cas_it_loads_change():
+    """The digest on istiod's Pods follows what istiod loads from cacerts (its intermediate and the roots it
+    trusts, whatever the PEM layout), so Helm restarts it exactly when they change."""
+    from ..module_utils.test_istio_ca_rotation import make_mesh, pem  # pylint: disable=import-outside-toplevel
+
+    mesh = make_mesh()
+    ints = mesh["ints"]["cluster01"]
+    data = FILTERS["istio_cacerts_data"](pem(ints["old"]), pem(ints["old"], "key"), pem(mesh["old"]))
+    digest = FILTERS["istio_cacerts_digest"](data)
+    rewrapped = FILTERS["istio_cacerts_data"](pem(ints["old"]).replace("\n", "\r\n"), pem(ints["old"], "key"),
+                                              pem(mesh["old"]) + "\n")
+    assert FILTERS["istio_cacerts_digest"](rewrapped) == digest
+    both = FILTERS["istio_cacerts_data"](pem(ints["old"]), pem(ints["old"], "key"), pem(mesh["old"]),
+                                         pem(mesh["old"]) + pem(mesh["new"]))
+    new_int = FILTERS["istio_cacerts_data"](pem(ints["new"]), pem(ints["new"], "key"), pem(mesh["new"]))
+    assert len({digest, FILTERS["istio_cacerts_digest"](both), FILTERS["istio_cacerts_digest"](new_int)}) == 3
+    values = FILTERS["istio_istiod_values"]({"podAnnotations": {"team": "mesh"}}, "cluster01", "net-a", "mesh1", None,
+                                            digest)
+    assert values["podAnnotations"] == {"team": "mesh", "ca.multicloud.interconnect/cacerts": digest}
+    # Without a digest (a stage that does not write cacerts) the role keeps the running release's annotations.
+    assert "ca.multicloud.interconnect/cacerts" not in FILTERS["istio_istiod_values"]({}, "c", "n", "m").get("podAnnotations", {})
