@@ -140,13 +140,13 @@ def cilium_ca_stages_to_run(todo, until, check_mode=False, source=None):
 
 
 def istio_ca_rotation_plan(hostvars, hosts, inventory_hosts, rotation, current_root, new_root=None, drop_after=86400,
-                           until="drop", check_mode=False, now=None):
+                           until="drop", check_mode=False, under_way=True, now=None):
     """Where Istio rotation ``rotation`` stands: the plan of _istio_ca_rotation.plan with ``run`` (the stages
     this run goes through), ``issued_at`` (the time a stage ``issue`` of this run records), ``summary`` and
     ``problems`` (the rendered refusal, empty when the run may go on). No key inside.
 
     ``current_root`` / ``new_root``: the PEM of the mesh's root and of the rotation's (None or empty while it
-    is to be made), as the controller keeps them."""
+    is to be made), as the controller keeps them; ``under_way``: the controller's marker of the rotation exists."""
     now = time.time() if now is None else float(now)
     topology = topology_from_hostvars(hostvars, inventory_hosts or [])
     playing = set(hosts or [])
@@ -174,7 +174,8 @@ def istio_ca_rotation_plan(hostvars, hosts, inventory_hosts, rotation, current_r
             "run site.yml first (it installs istiod), or set istio_istiod_deployment_name to istiod's Deployment",
             missing, None, "istio_istiod_deployment_name")]}
     else:
-        result = _istio_ca_rotation.plan(rotation, members, current_root or None, new_root or None, int(drop_after), now)
+        result = _istio_ca_rotation.plan(rotation, members, current_root or None, new_root or None, int(drop_after), now,
+                                         bool(under_way))
     if result["problems"]:
         return dict(result, run=[], summary="", issued_at="", problems=refusal("Istio CA rotation", result["problems"]))
     run = _istio_ca_rotation.stages_to_run(result["todo"], until or "drop", bool(check_mode), bool(result["new"]),

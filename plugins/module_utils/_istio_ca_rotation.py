@@ -84,13 +84,15 @@ def _fail(result: t.Dict[str, t.Any], found: Problem) -> t.Dict[str, t.Any]:
 
 
 def plan(rotation: str, members: t.Mapping[str, t.Mapping[str, t.Any]], current_root: t.Optional[str],
-         new_root: t.Optional[str], drop_after: int, now: float) -> t.Dict[str, t.Any]:
+         new_root: t.Optional[str], drop_after: int, now: float, under_way: bool = True) -> t.Dict[str, t.Any]:
     """Where the Istio rotation ``rotation`` stands and what a run must do (fingerprints only, no key).
 
     ``members``: inventory name -> ``{name, cacerts: the Secret's data or None, issued_at: its
     annotation or None}``. ``current_root``: the root the istio role keeps (PEM, controller);
-    ``new_root``: the rotation's root (PEM, controller), None while it is still to be made.
-    A cluster without ``cacerts`` (added since the rotation started) takes each stage's values.
+    ``new_root``: the rotation's root (PEM, controller), None while it is still to be made;
+    ``under_way``: the controller marks the rotation under way (from before its root is made until
+    the root is promoted). A cluster without ``cacerts`` (added since the rotation started) takes
+    each stage's values.
     """
     names = sorted(members)
     old = pem_fingerprint(current_root)
@@ -117,6 +119,13 @@ def plan(rotation: str, members: t.Mapping[str, t.Mapping[str, t.Any]], current_
         # The istio role keeps the rotation's root already: the last stage promoted it.
         result["promoted"] = True
         old = None
+    elif new and not under_way:
+        # Promoted once, and another rotation moved the mesh on since: going back is a new rotation.
+        return _fail(result, problem("ISTIO_CA_ROTATION_FINISHED",
+                                     "Istio rotation %s finished earlier (to root %s); the mesh runs root %s since."
+                                     % (rotation, new, old),
+                                     "start a new rotation under another istio_ca_rotation name", names, None,
+                                     "istio_ca_rotation"))
     roots = {name: chain_root(members[name].get("cacerts")) for name in names}
     trusted = {name: fingerprints((members[name].get("cacerts") or {}).get("root-cert.pem")) for name in names}
     newcomers = [name for name in names if not roots[name] and not trusted[name]]

@@ -62,11 +62,12 @@ def hostvars(cacerts, issued_at=None):
     return hv
 
 
-def plan(mesh, cacerts, new=True, promoted=False, issued_at=None, drop_after=DAY, now=NOW, until="drop", check=False):
+def plan(mesh, cacerts, new=True, promoted=False, issued_at=None, drop_after=DAY, now=NOW, until="drop", check=False,
+         under_way=True):
     hv = hostvars(cacerts, issued_at)
     current = pem(mesh["new"] if promoted else mesh["old"])
     return f.istio_ca_rotation_plan(hv, list(hv), list(hv), "2026-12", current, pem(mesh["new"]) if new else None,
-                                    drop_after, until, check, now)
+                                    drop_after, until, check, under_way, now=now)
 
 
 def trusts(data):
@@ -184,3 +185,9 @@ def test_refusals_name_the_field_the_clusters_and_the_fix(mesh):
     done = {name: stage_data(mesh, name, "drop") for name in CLUSTERS}
     done["cluster03"] = start_data(mesh, "cluster03")
     assert "ISTIO_CA_ROTATION_FINISHED [cluster03]" in plan(mesh, done, promoted=True)["problems"]
+    # A rotation promoted once, after which another one moved the mesh to another root: its name is spent.
+    moved_on = plan(mesh, {name: start_data(mesh, name) for name in CLUSTERS}, under_way=False)
+    assert "ISTIO_CA_ROTATION_FINISHED" in moved_on["problems"] and "another istio_ca_rotation name" in moved_on["problems"]
+    assert moved_on["run"] == []
+    # Before its root exists a rotation has no marker either: that is a start, not a spent name.
+    assert plan(mesh, {name: start_data(mesh, name) for name in CLUSTERS}, new=False, under_way=False)["problems"] == ""
