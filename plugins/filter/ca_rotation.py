@@ -57,6 +57,12 @@ def _given_ca_problems(group, members, cert, key):
                     "cilium_ca_rotate_cert")]
 
 
+def _refused(group, rotation, problems):
+    """The plan of a Cilium rotation refused before its members were read."""
+    return {"group": group, "rotation": rotation, "old": None, "new": None, "source": None, "stages": {}, "todo": [],
+            "problems": problems}
+
+
 def cilium_ca_rotation_plan(hostvars, hosts, inventory_hosts, group, rotation, provided_cert=None, provided_key=None):
     """Where rotation ``rotation`` of ``group`` stands: ``{group, rotation, old, new, source, stages, todo,
     summary, problems}`` (``problems``: the rendered refusal, empty when the run may go on). No key inside.
@@ -77,15 +83,13 @@ def cilium_ca_rotation_plan(hostvars, hosts, inventory_hosts, group, rotation, p
                             "through each stage together." % (group, ", ".join(left_out), "is" if len(left_out) == 1 else "are"),
                             "run without --limit (or with every cluster of the group), and with every cluster reachable",
                             left_out, group, "cilium_ca_rotate_group")]
-        result = {"group": group, "rotation": rotation, "old": None, "new": None, "source": None, "stages": {},
-                  "todo": [], "problems": problems}
+        result = _refused(group, rotation, problems)
     elif not group_members:
         known = sorted(topology.members(cni="cilium"))
-        result = {"group": group, "rotation": rotation, "old": None, "new": None, "source": None, "stages": {},
-                  "todo": [], "problems": [problem(
-                      "CILIUM_CA_ROTATION_GROUP", "network group %s has no Cilium cluster in the inventory." % group,
-                      "set cilium_ca_rotate_group to one of: %s" % (", ".join(known) or "none"), [], group,
-                      "cilium_ca_rotate_group")]}
+        result = _refused(group, rotation, [problem(
+            "CILIUM_CA_ROTATION_GROUP", "network group %s has no Cilium cluster in the inventory." % group,
+            "set cilium_ca_rotate_group to one of: %s" % (", ".join(known) or "none"), [], group,
+            "cilium_ca_rotate_group")])
     else:
         result = _ca_rotation.plan(group, rotation, members, provided_cert or None)
     if provided_cert and not result["problems"] and result["source"] == "provided":
