@@ -18,7 +18,7 @@ import time
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _ca_rotation, _istio_ca_rotation
-from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_certificates, pem_fingerprint
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_certificates, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import problem, refusal
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_hostvars
 
@@ -198,16 +198,9 @@ def istio_ca_stage_data(stage, old_root, old_cert, old_key, new_root, new_cert, 
     return istio_cacerts_data(pem["cert"], pem["key"], pem["root"], pem["trusted"])
 
 
-def istio_ca_stage_roots(stage, old_root, new_root):
-    """Fingerprints of the roots every cluster trusts once ``stage`` is done (what istiod then publishes)."""
-    pem = _istio_ca_rotation.stage_cacerts(stage, {"root": old_root, "cert": "", "key": ""},
-                                           {"root": new_root, "cert": "", "key": ""})
-    return sorted(_ca_rotation.fingerprints(pem["trusted"]))
-
-
 def pem_fingerprints(bundle):
     """Sorted fingerprints of every certificate of a bundle (PEM, or base64 of PEM)."""
-    return sorted(_ca_rotation.fingerprints(bundle))
+    return sorted(bundle_fingerprints(bundle))
 
 
 class FilterModule:
@@ -215,7 +208,6 @@ class FilterModule:
         return {
             "istio_ca_rotation_plan": istio_ca_rotation_plan,
             "istio_ca_stage_data": istio_ca_stage_data,
-            "istio_ca_stage_roots": istio_ca_stage_roots,
             "pem_fingerprints": pem_fingerprints,
             "cilium_ca_rotation_plan": cilium_ca_rotation_plan,
             "cilium_ca_stage": cilium_ca_stage,

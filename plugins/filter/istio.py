@@ -14,9 +14,8 @@ import hashlib
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import fingerprints
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import GATEWAY_PORT, NETWORK_LABEL
-from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_fingerprint
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_rules import disable_problems
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import refusal
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_hostvars
@@ -97,7 +96,7 @@ def istio_cacerts_digest(data):
     """A short digest of what istiod loads from cacerts (base64 data): the intermediate it signs with and
     the roots it trusts, by fingerprint; the same for the same CAs however the Secret was written."""
     data = data or {}
-    roots = sorted(fingerprints(data.get("root-cert.pem")))
+    roots = sorted(bundle_fingerprints(data.get("root-cert.pem")))
     signing = pem_fingerprint(data.get("ca-cert.pem")) or ""
     return hashlib.sha256(("%s|%s" % (signing, ",".join(roots))).encode()).hexdigest()[:16]
 

@@ -38,7 +38,7 @@ import binascii
 import re
 import typing as t
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_certificates, pem_fingerprint
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_certificates, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem, problem
 
 STAGES = ("trust", "issue", "drop")
@@ -65,11 +65,6 @@ def _text(value: t.Any) -> str:
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
-
-
-def fingerprints(bundle: t.Any) -> t.List[str]:
-    """Fingerprints of every certificate of a bundle (PEM or base64 of PEM), in order."""
-    return [fp for fp in (pem_fingerprint(block) for block in pem_certificates(bundle)) if fp]
 
 
 def release_trust(release_values: t.Optional[t.Mapping[str, t.Any]]) -> t.Optional[str]:
@@ -127,7 +122,7 @@ def plan(group: str, rotation: str, members: t.Mapping[str, t.Mapping[str, t.Any
     problems: t.List[Problem] = []
     names = sorted(members)
     issuers = {name: pem_fingerprint((members[name].get("ca") or {}).get("ca.crt")) for name in names}
-    trusts = {name: fingerprints(members[name].get("trust")) for name in names}
+    trusts = {name: bundle_fingerprints(members[name].get("trust")) for name in names}
     records = {name: read_record(members[name].get("record")) for name in names}
     result: t.Dict[str, t.Any] = {"group": group, "rotation": rotation, "members": names, "old": None, "new": None,
                                   "source": None, "stages": {}, "todo": [], "problems": problems}
@@ -293,7 +288,7 @@ def kept_ca(ca_secret: t.Mapping[str, str], trust: t.Optional[str],
     blocks = pem_certificates(trust)
     kept = {"cert": ca_secret.get("ca.crt"), "key": ca_secret.get("ca.key"), "trust": blocks, "annotation": ""}
     if info and not info["finished"]:
-        stage = member_stage(pem_fingerprint(ca_secret.get("ca.crt")), fingerprints(trust), info["old"], info["new"])
+        stage = member_stage(pem_fingerprint(ca_secret.get("ca.crt")), bundle_fingerprints(trust), info["old"], info["new"])
         if stage in (1, 2):
             kept["annotation"] = annotation_value(STAGES[stage - 1], info["new"])
     return kept

@@ -21,9 +21,9 @@ import re
 import typing as t
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kernel
-from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import fingerprints, trust_mismatches, values as rotation_values
+from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import trust_mismatches, values as rotation_values
 from ansible_collections.multicloud.interconnect.plugins.module_utils._cidr import CidrError, covering_network, parse_cidr
-from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_fingerprint
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem, problem, refusal
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import compare_names
 
@@ -672,7 +672,7 @@ def mask_values(before: t.Any, after: t.Any) -> t.Tuple[t.Any, t.Any]:
             _set(tree, CERT_PATH, "<certificate %s>" % (pem_fingerprint(cert) or "unreadable"))
         bundle = _get(tree, BUNDLE_PATH)
         if bundle is not None:
-            _set(tree, BUNDLE_PATH, "<certificates %s>" % ", ".join(fingerprints(bundle) or ["unreadable"]))
+            _set(tree, BUNDLE_PATH, "<certificates %s>" % ", ".join(bundle_fingerprints(bundle) or ["unreadable"]))
     return before, after
 
 

@@ -17,7 +17,7 @@ leaves, while the clusters change one by one, pairs that do not trust each other
 3. ``drop``: every cluster trusts the new root only.
 
 istiod reloads a new intermediate by itself but reads ``root-cert.pem`` when it starts, so each
-stage restarts it (an annotation on its Pod template) and reads the roots it then publishes.
+stage restarts it (a digest of its cacerts on its Pods, through the release) and reads the roots it then publishes.
 Workloads keep certificates issued by the old intermediate until they renew them (24 hours by
 default, or at their restart), so ``drop`` waits ``drop_after`` seconds after ``issue``.
 
@@ -32,8 +32,8 @@ from __future__ import annotations
 import datetime
 import typing as t
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import NAME, STAGES, fingerprints
-from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_certificates, pem_fingerprint
+from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import NAME, STAGES
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_certificates, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem, problem
 
 _WHERE = ("at the start", "trusts both roots", "signs with the new root's intermediate", "finished")
@@ -127,7 +127,7 @@ def plan(rotation: str, members: t.Mapping[str, t.Mapping[str, t.Any]], current_
                                      "start a new rotation under another istio_ca_rotation name", names, None,
                                      "istio_ca_rotation"))
     roots = {name: chain_root(members[name].get("cacerts")) for name in names}
-    trusted = {name: fingerprints((members[name].get("cacerts") or {}).get("root-cert.pem")) for name in names}
+    trusted = {name: bundle_fingerprints((members[name].get("cacerts") or {}).get("root-cert.pem")) for name in names}
     newcomers = [name for name in names if not roots[name] and not trusted[name]]
     result["newcomers"] = newcomers
     if result["promoted"]:
@@ -141,11 +141,8 @@ def plan(rotation: str, members: t.Mapping[str, t.Mapping[str, t.Any]], current_
                                          "under another istio_ca_rotation name", behind, None, "istio_ca_rotation"))
         result["stages"] = {name: len(STAGES) for name in names if name not in newcomers}
         return result
-    if new is None:
-        # To be made by this run: every cluster must be at the start.
-        stages = {name: member_stage(roots[name], trusted[name], old, None) for name in names if name not in newcomers}
-    else:
-        stages = {name: member_stage(roots[name], trusted[name], old, new) for name in names if name not in newcomers}
+    # Without the new root (made by this run), every cluster must be at the start.
+    stages = {name: member_stage(roots[name], trusted[name], old, new) for name in names if name not in newcomers}
     unknown = sorted(name for name, stage in stages.items() if stage is None)
     if unknown:
         detail = "; ".join("%s chains to %s and trusts %s" % (name, roots[name] or "nothing", ", ".join(trusted[name]) or "nothing")
@@ -182,10 +179,8 @@ def stages_to_run(todo: t.Sequence[str], until: str, check_mode: bool, new_made:
         run = run[:run.index(until) + 1]
     elif until in STAGES and run and STAGES.index(until) < STAGES.index(run[0]):
         run = []
-    if "drop" in run and drop_at is not None and drop_at > now and run != ["drop"]:
+    if "drop" in run and drop_at is not None and drop_at > now:
         run.remove("drop")
-    elif run == ["drop"] and drop_at is not None and drop_at > now:
-        run = []
     if check_mode:
         return run[:1] if new_made else []
     return run

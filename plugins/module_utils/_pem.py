@@ -68,3 +68,8 @@ def pem_certificates(bundle: t.Any) -> t.List[str]:
         lines = [body[i:i + 64] for i in range(0, len(body), 64)]
         blocks.append("-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n" % "\n".join(lines))
     return blocks
+
+
+def bundle_fingerprints(bundle: t.Any) -> t.List[str]:
+    """``der_fingerprint`` of every certificate of ``bundle`` (PEM, or base64 of PEM), in order."""
+    return [fp for fp in (pem_fingerprint(block) for block in pem_certificates(bundle)) if fp]

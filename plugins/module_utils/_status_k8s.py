@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import TRUST_BUNDLE, fingerprints
+from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import TRUST_BUNDLE
 from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium import clustermesh_secret_peers
-from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_fingerprint
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError, api_client, server_version
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import istiod_report, kvstoremesh_report
 from ansible_collections.multicloud.interconnect.plugins.module_utils._status import ISTIO_CLUSTER_ANNOTATION, Observed
@@ -79,8 +79,8 @@ def observe(cluster: Cluster, params: t.Mapping[str, t.Any]) -> Observed:
             seen.cilium_ca_fingerprint = pem_fingerprint(ca.data["ca.crt"])
             bundle = _absent_is_none(lambda: core.read_namespaced_config_map(
                 TRUST_BUNDLE, params["cilium_namespace"], _request_timeout=timeout))
-            seen.cilium_ca_trust = fingerprints((bundle.data or {}).get("ca.crt") if bundle else None) \
-                or fingerprints(ca.data["ca.crt"])
+            seen.cilium_ca_trust = bundle_fingerprints((bundle.data or {}).get("ca.crt") if bundle else None) \
+                or bundle_fingerprints(ca.data["ca.crt"])
         custom = k8s_client.CustomObjectsApi(api)
         kosmos = _absent_is_none(lambda: custom.list_cluster_custom_object(
             "kosmos.io", "v1alpha1", "clusters", _request_timeout=timeout))

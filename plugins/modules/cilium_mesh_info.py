@@ -163,8 +163,8 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s impor
     cluster_module,
     describe_api_exception,
 )
-from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import TRUST_BUNDLE, fingerprints
-from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_fingerprint
+from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import TRUST_BUNDLE
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import CONNECTED, NOT_CONNECTED, UNKNOWN, verdict
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import kvstoremesh_report
 
@@ -192,7 +192,7 @@ def observe(cluster: str, spec: t.Mapping[str, t.Any], namespace: str) -> t.Dict
         "config": dict((config.data or {}) if config else {}),
         "peers": clustermesh_secret_peers(mesh.data if mesh else None, spec.get("name") or cluster),
         "ca_fingerprint": pem_fingerprint(ca_cert),
-        "ca_trust": fingerprints(((bundle.data or {}) if bundle else {}).get("ca.crt")) or fingerprints(ca_cert),
+        "ca_trust": bundle_fingerprints(((bundle.data or {}) if bundle else {}).get("ca.crt")) or bundle_fingerprints(ca_cert),
     }
 
 

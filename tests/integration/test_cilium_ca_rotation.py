@@ -24,8 +24,7 @@ from site_helpers import BIN, REPO, ansible_env, changed, core  # pylint: disabl
 from test_cilium_mesh import LAB, NAMESPACE, playbook  # pylint: disable=import-error
 from test_mesh_control_planes import kvstoremesh, wait_for  # pylint: disable=import-error
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import fingerprints
-from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_fingerprint
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_fingerprint
 
 pytestmark = pytest.mark.lab
 
@@ -64,7 +63,7 @@ def ca_state(lab, cluster) -> dict:
     return {
         "issuer": pem_fingerprint(secret(lab, cluster, "cilium-ca")["ca.crt"]),
         "server_cert_ca": pem_fingerprint(secret(lab, cluster, "clustermesh-apiserver-server-cert")["ca.crt"]),
-        "trust": fingerprints(bundle) if bundle else None,
+        "trust": bundle_fingerprints(bundle) if bundle else None,
         "record": None if record is None else {
             "rotation": base64.b64decode(record["rotation"]).decode(), "new": pem_fingerprint(record["ca.crt"]),
             "has_key": bool(record.get("ca.key"))},

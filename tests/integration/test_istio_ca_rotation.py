@@ -23,8 +23,7 @@ from site_helpers import changed, core, run_playbook  # pylint: disable=import-e
 
 from test_mesh_control_planes import clusterz, wait_for  # pylint: disable=import-error
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import fingerprints
-from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import der_fingerprint, pem_fingerprint
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, der_fingerprint, pem_fingerprint
 
 pytestmark = pytest.mark.lab
 
@@ -61,7 +60,7 @@ def state(lab, cluster) -> dict:
             if not p.metadata.deletion_timestamp]
     chain = served_chain(lab, cluster)
     der = [c.public_bytes(Encoding.DER) for c in chain]
-    return {"trusted": sorted(fingerprints(cacerts["root-cert.pem"])), "published": sorted(fingerprints(published)),
+    return {"trusted": sorted(bundle_fingerprints(cacerts["root-cert.pem"])), "published": sorted(bundle_fingerprints(published)),
             "intermediate": pem_fingerprint(cacerts["ca-cert.pem"]), "served_by": der_fingerprint(der[1]),
             "served_root": der_fingerprint(der[-1]), "chain": chain, "pods": pods}
 

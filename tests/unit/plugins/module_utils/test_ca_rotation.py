@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _ca, _ca_rotation as r, _cilium
-from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_certificates, pem_fingerprint
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_certificates, pem_fingerprint
 
 MEMBERS = ("cluster01", "cluster02", "cluster03")
 
@@ -49,7 +49,7 @@ def observed_after(ca_values, record):
 def trust_of(member):
     """Issuer and trusted CAs of a cluster, as the read-back sees them (bundle, else cilium-ca's certificates)."""
     issuer = pem_fingerprint(member["ca"]["ca.crt"])
-    return {"issuer": issuer, "trust": r.fingerprints(member["trust"]) or r.fingerprints(member["ca"]["ca.crt"])}
+    return {"issuer": issuer, "trust": bundle_fingerprints(member["trust"]) or bundle_fingerprints(member["ca"]["ca.crt"])}
 
 
 @pytest.fixture(scope="module", name="cas")
@@ -223,8 +223,8 @@ def test_an_intermediate_ca_issues_and_its_whole_chain_is_trusted(cas):
     assert _ca.chain_problems([base64.b64decode(leaf["cert"])], base64.b64decode(leaf["key"]), "f") == [
         "certificate 1 of f (not a CA) is not a CA (basicConstraints CA:TRUE)"]
     target = r.stage_ca("trust", cas["old"], intermediate, pem_fingerprint(intermediate["cert"]))
-    expected = r.fingerprints(cas["old"]["cert"]) + r.fingerprints(intermediate["cert"])
-    assert r.fingerprints("".join(target["trust"])) == expected
+    expected = bundle_fingerprints(cas["old"]["cert"]) + bundle_fingerprints(intermediate["cert"])
+    assert bundle_fingerprints("".join(target["trust"])) == expected
 
 
 def test_the_read_back_calls_a_group_in_rotation_shared_and_a_split_one_not(cas):

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.multicloud.interconnect.plugins.filter import ca_rotation as f
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _istio_ca_rotation as r
-from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_certificates, pem_fingerprint
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_certificates, pem_fingerprint
 
 from .test_ca_rotation import make_ca
 
@@ -72,7 +72,7 @@ def plan(mesh, cacerts, new=True, promoted=False, issued_at=None, drop_after=DAY
 
 def trusts(data):
     """(root the chain ends in, roots trusted) of one cluster's cacerts."""
-    return r.chain_root(data), set(r.fingerprints(data["root-cert.pem"]))
+    return r.chain_root(data), set(bundle_fingerprints(data["root-cert.pem"]))
 
 
 def every_pair_trusts(cacerts):
@@ -92,8 +92,9 @@ def test_each_stage_writes_the_roots_and_the_chain_istio_reads(mesh):
         side = "old" if stage == "trust" else "new"
         assert pem_fingerprint(data["ca-cert.pem"]) == pem_fingerprint(pem(mesh["ints"]["cluster01"][side]))
         assert base64.b64decode(data["ca-key.pem"]).decode().strip() == pem(mesh["ints"]["cluster01"][side], "key").strip()
-    assert f.istio_ca_stage_roots("trust", pem(mesh["old"]), pem(mesh["new"])) == sorted([old_fp, new_fp])
-    assert f.istio_ca_stage_roots("drop", pem(mesh["old"]), pem(mesh["new"])) == [new_fp]
+    # What the role waits for istiod to publish: the roots of the cacerts the stage wrote.
+    assert f.pem_fingerprints(stage_data(mesh, "cluster01", "trust")["root-cert.pem"]) == sorted([old_fp, new_fp])
+    assert f.pem_fingerprints(stage_data(mesh, "cluster01", "drop")["root-cert.pem"]) == [new_fp]
 
 
 def test_a_mesh_at_the_start_runs_every_stage_and_the_drop_waits_for_workloads(mesh):
