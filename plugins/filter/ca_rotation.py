@@ -17,7 +17,7 @@ import time
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils import _ca_rotation, _istio_ca_rotation
+from ansible_collections.multicloud.interconnect.plugins.module_utils import _ca_rotation, _istio_ca, _istio_ca_rotation
 from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_certificates, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import problem, refusal
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_hostvars
@@ -143,14 +143,17 @@ def cilium_ca_stages_to_run(todo, until, check_mode=False, source=None):
     return _ca_rotation.stages_to_run(todo or [], until or "drop", bool(check_mode), source == "generate")
 
 
-def istio_ca_rotation_plan(hostvars, hosts, inventory_hosts, rotation, current_root, new_root=None, drop_after=86400,
-                           until="drop", check_mode=False, under_way=True, now=None):
+def istio_ca_rotation_plan(hostvars, hosts, inventory_hosts, rotation, current_chain, new_chain=None, drop_after=86400,
+                           until="drop", check_mode=False, under_way=True, now=None, given_key=None):
     """Where Istio rotation ``rotation`` stands: the plan of _istio_ca_rotation.plan with ``run`` (the stages
     this run goes through), ``issued_at`` (the time a stage ``issue`` of this run records), ``summary`` and
     ``problems`` (the rendered refusal, empty when the run may go on). No key inside.
 
-    ``current_root`` / ``new_root``: the PEM of the mesh's root and of the rotation's (None or empty while it
-    is to be made), as the controller keeps them; ``under_way``: the controller's marker of the rotation exists."""
+    ``current_chain`` / ``new_chain``: the mesh's signer chain and the rotation's (PEM; the roots the controller
+    keeps, or the CAs the user gives; None or empty while the rotation's root is to be made); ``given_key``: the
+    key of ``new_chain`` when the user gives it (istio_ca_rotate_key), which is checked first;
+    ``under_way``: the controller's marker of the rotation exists, or the new CA is given and the rotation has
+    not recorded it yet (its start)."""
     now = time.time() if now is None else float(now)
     topology = topology_from_hostvars(hostvars, inventory_hosts or [])
     playing = set(hosts or [])
@@ -178,8 +181,10 @@ def istio_ca_rotation_plan(hostvars, hosts, inventory_hosts, rotation, current_r
             "run site.yml first (it installs istiod), or set istio_istiod_deployment_name to istiod's Deployment",
             missing, None, "istio_istiod_deployment_name")]}
     else:
-        result = _istio_ca_rotation.plan(rotation, members, current_root or None, new_root or None, int(drop_after), now,
-                                         bool(under_way))
+        given = [] if given_key is None else _istio_ca.given_ca_problems(new_chain, given_key, "istio_ca_rotate_cert",
+                                                                         sorted(members))
+        result = {"rotation": rotation, "todo": [], "problems": given} if given else _istio_ca_rotation.plan(
+            rotation, members, current_chain or None, new_chain or None, int(drop_after), now, bool(under_way))
     if result["problems"]:
         return dict(result, run=[], summary="", issued_at="", problems=refusal("Istio CA rotation", result["problems"]))
     run = _istio_ca_rotation.stages_to_run(result["todo"], until or "drop", bool(check_mode), bool(result["new"]),
@@ -188,14 +193,14 @@ def istio_ca_rotation_plan(hostvars, hosts, inventory_hosts, rotation, current_r
                 summary=_istio_ca_rotation.summary(result, run, now))
 
 
-def istio_ca_stage_data(stage, old_root, old_cert, old_key, new_root, new_cert, new_key):
+def istio_ca_stage_data(stage, old_chain, old_cert, old_key, new_chain, new_cert, new_key):
     """Base64 data of one cluster's Secret ``cacerts`` once ``stage`` is done (PEM texts from the controller)."""
     # Imported here: the Istio filters live in another file of this directory.
     from ansible_collections.multicloud.interconnect.plugins.filter.istio import istio_cacerts_data  # pylint: disable=import-outside-toplevel
 
-    pem = _istio_ca_rotation.stage_cacerts(stage, {"root": old_root, "cert": old_cert, "key": old_key},
-                                           {"root": new_root, "cert": new_cert, "key": new_key})
-    return istio_cacerts_data(pem["cert"], pem["key"], pem["root"], pem["trusted"])
+    pem = _istio_ca_rotation.stage_cacerts(stage, {"chain": old_chain, "cert": old_cert, "key": old_key},
+                                           {"chain": new_chain, "cert": new_cert, "key": new_key})
+    return istio_cacerts_data(pem["cert"], pem["key"], pem["chain"], pem["trusted"])
 
 
 def pem_fingerprints(bundle):

@@ -9,15 +9,17 @@ Pure functions, so the roles and playbooks shape no data in Jinja.
 from __future__ import annotations
 
 import base64
+import binascii
 import copy
 import hashlib
 
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import GATEWAY_PORT, NETWORK_LABEL
-from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_fingerprint
+from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_ca import chain_anchor, given_ca_problems, install_problems
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_certificates, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_rules import disable_problems
-from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import refusal
+from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import problem, refusal
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import topology_from_hostvars
 
 _MISSING = object()
@@ -145,22 +147,75 @@ def istio_gateway_rule(name, namespace, hosts, release_name):
     }
 
 
-def istio_cacerts_data(ca_cert, ca_key, root_cert, trusted_roots=None):
-    """Base64 data of the Secret ``cacerts``: the cluster's intermediate CA and the shared root.
+def istio_cacerts_data(ca_cert, ca_key, signer_chain, trusted_roots=None):
+    """Base64 data of the Secret ``cacerts``: the cluster's intermediate CA, and the chain of the CA that
+    issued it (that CA first, then each CA above it up to the mesh's root; the root alone when the istio
+    role made it).
 
-    ``trusted_roots``: root-cert.pem when it differs from the root the chain ends in (during a CA
+    ``trusted_roots``: root-cert.pem when it is not the root the chain ends in alone (during a CA
     rotation: the old and the new root)."""
-    trusted_roots = trusted_roots or root_cert
-    for label, value in (("ca_cert", ca_cert), ("ca_key", ca_key), ("root_cert", root_cert), ("trusted_roots", trusted_roots)):
+    for label, value in (("ca_cert", ca_cert), ("ca_key", ca_key), ("signer_chain", signer_chain)):
         if not value or "-----BEGIN" not in str(value):
             raise AnsibleFilterError("istio_cacerts_data: %s is not a PEM text" % label)
+    trusted_roots = trusted_roots or chain_anchor(signer_chain)
+    if not trusted_roots:
+        raise AnsibleFilterError("istio_cacerts_data: signer_chain holds no certificate")
 
     def b64(text):
         text = str(text) if str(text).endswith("\n") else str(text) + "\n"
         return base64.b64encode(text.encode()).decode()
 
     return {"ca-cert.pem": b64(ca_cert), "ca-key.pem": b64(ca_key), "root-cert.pem": b64(trusted_roots),
-            "cert-chain.pem": b64(str(ca_cert).rstrip("\n") + "\n" + str(root_cert))}
+            "cert-chain.pem": b64(str(ca_cert).rstrip("\n") + "\n" + "".join(pem_certificates(signer_chain)))}
+
+
+def _pem_text(value):
+    """PEM text of a base64 PEM inventory value; None when it is not base64 of a PEM text."""
+    try:
+        text = base64.b64decode(str(value), validate=False).decode("ascii")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    return text if "-----BEGIN" in text else None
+
+
+def istio_given_ca_refusal(hostvars, names):
+    """The refusal of validate.yml, before any cluster changes, for a CA of the user's own (istio_ca_cert,
+    istio_ca_key) that cannot sign the clusters' intermediates; an empty string when none is given or it can."""
+    given = {}
+    for name in names or []:
+        cert = _get(hostvars[name], "istio_ca_cert")
+        if cert in (_MISSING, None, ""):
+            continue
+        key = _get(hostvars[name], "istio_ca_key")
+        given.setdefault((str(cert), "" if key in (_MISSING, None) else str(key)), []).append(name)
+    problems = []
+    for (cert, key), clusters in sorted(given.items(), key=lambda item: item[1]):
+        cert_text, key_text = _pem_text(cert), _pem_text(key) if key else ""
+        if cert_text is None or key_text is None:
+            field = "istio_ca_cert" if cert_text is None else "istio_ca_key"
+            problems.append(problem("ISTIO_CA_CERT_INVALID", "%s is not base64 of a PEM text." % field,
+                                    "set it to the PEM file's content through b64encode, e.g. \"{{ lookup('file', "
+                                    "'mesh-ca-chain.pem') | b64encode }}\"", clusters, None, field))
+            continue
+        problems.extend(given_ca_problems(cert_text, key_text, "istio_ca_cert", clusters))
+    return refusal("Istio CA", problems) if problems else ""
+
+
+def istio_ca_install_refusal(hostvars, hosts, signer_chain, signer_key, given, ca_dir):
+    """The refusal to write the clusters' ``cacerts`` from ``signer_chain`` (PEM), or an empty string.
+
+    ``given``: the chain is the user's (istio_ca_cert, with ``signer_key``), checked first; what each
+    cluster runs comes from the istio role's read of its Secret (``__istio_ca_read``)."""
+    members = {}
+    for name in hosts or []:
+        read = _get(hostvars[name], "__istio_ca_read")
+        if isinstance(read, dict) and read.get("read"):
+            found = read["read"][0]
+            members[name] = {"cacerts": (found[0].get("data") or {}) if found else None}
+    problems = given_ca_problems(signer_chain, signer_key, "istio_ca_cert", sorted(members)) if given else []
+    if not problems:
+        problems = install_problems(members, signer_chain, bool(given), ca_dir)
+    return refusal("Istio CA", problems) if problems else ""
 
 
 def istio_disable_refusal(joined, confirmation, expected):
@@ -179,5 +234,7 @@ class FilterModule:
             "istio_gateway_node_port_patch": istio_gateway_node_port_patch,
             "istio_cacerts_data": istio_cacerts_data,
             "istio_cacerts_digest": istio_cacerts_digest,
+            "istio_ca_install_refusal": istio_ca_install_refusal,
+            "istio_given_ca_refusal": istio_given_ca_refusal,
             "istio_disable_refusal": istio_disable_refusal,
         }

@@ -61,6 +61,14 @@ class Spec:
     path_length: int = -1
     signer_cert: str = ""
     signer_key: str = ""
+    # The signer as PEM text instead of files (a CA the user gives, kept in a vault): its certificate
+    # first (any CAs above it may follow), and its key.
+    signer_cert_content: str = ""
+    signer_key_content: str = ""
+
+    @property
+    def signer_label(self) -> str:
+        return self.signer_cert or "the given signer"
 
     @property
     def key_path(self) -> str:
@@ -104,8 +112,9 @@ def _load_key(data: bytes, path: str) -> t.Any:
 
 
 def _load_cert(data: bytes, path: str) -> t.Any:
+    """The first certificate of ``data`` (PEM; a chain may follow it)."""
     try:
-        return x509.load_pem_x509_certificate(data)
+        return x509.load_pem_x509_certificates(data)[0]
     except ValueError as err:
         raise CaError("%s is not a PEM certificate (%s)" % (path, err)) from err
 
@@ -153,7 +162,7 @@ def certificate_problems(spec: Spec, cert: t.Any, key: t.Any, signer: t.Optional
         if not _signed_by(cert, cert):
             problems.append("it is not self-signed")
     elif not _signed_by(cert, signer):
-        problems.append("it is not signed by %s" % spec.signer_cert)
+        problems.append("it is not signed by %s" % spec.signer_label)
     if cert.not_valid_after_utc <= now:
         problems.append("it expired on %s" % cert.not_valid_after_utc.isoformat())
     return problems
@@ -178,6 +187,11 @@ class Plan:
 
 
 def _signer(spec: Spec) -> t.Tuple[t.Optional[t.Any], t.Any]:
+    if spec.signer_cert_content or spec.signer_key_content:
+        if not (spec.signer_cert_content and spec.signer_key_content):
+            raise CaError("signer_cert_content and signer_key_content go together; fix: give both")
+        return (_load_cert(spec.signer_cert_content.encode(), spec.signer_label),
+                _load_key(spec.signer_key_content.encode(), "the given signer's key"))
     if not spec.signer_cert:
         return None, None
     if not spec.signer_key:
@@ -269,7 +283,9 @@ def _issue(spec: Spec, key: t.Any, now: datetime.datetime) -> t.Any:
                .public_key(key.public_key())
                .serial_number(x509.random_serial_number())
                .not_valid_before(now - datetime.timedelta(minutes=5))
-               .not_valid_after(now + spec.lifetime())
+               # Never beyond the signer's own end: a chain is only as valid as its shortest link.
+               .not_valid_after(min(now + spec.lifetime(), signer_cert.not_valid_after_utc) if signer_cert is not None
+                                else now + spec.lifetime())
                .add_extension(x509.BasicConstraints(ca=True, path_length=None if spec.path_length < 0
                                                     else spec.path_length), critical=True)
                .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
@@ -304,9 +320,15 @@ def apply(spec: Spec, todo: Plan, now: t.Optional[datetime.datetime] = None) -> 
     return todo.fingerprint
 
 
-def chain_problems(certs: t.Sequence[bytes], key: bytes, field: str) -> t.List[str]:
+def chain_problems(certs: t.Sequence[bytes], key: bytes, field: str, issues_cas: bool = False,
+                   to_root: bool = False, now: t.Optional[datetime.datetime] = None) -> t.List[str]:
     """Why a CA given as PEM certificates (the issuing CA first, then the CAs above it) and its key cannot
-    issue a mesh's certificates (empty: it can). ``field`` names the input in the messages."""
+    issue a mesh's certificates (empty: it can). ``field`` names the input in the messages.
+
+    ``issues_cas``: the first CA issues CAs (Istio: one intermediate per cluster), so no path length
+    of the chain may forbid one more CA below it. ``to_root``: the chain must end in a self-signed root
+    (the trust anchor every cluster installs)."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
     if not certs:
         return ["%s holds no certificate" % field]
     try:
@@ -327,12 +349,21 @@ def chain_problems(certs: t.Sequence[bytes], key: bytes, field: str) -> t.List[s
             is_ca = constraints.ca
         except x509.ExtensionNotFound:
             is_ca = False
+        name = _attribute(cert.subject, NameOID.COMMON_NAME)
         if not is_ca:
-            problems.append("certificate %d of %s (%s) is not a CA (basicConstraints CA:TRUE)"
-                            % (position + 1, field, _attribute(cert.subject, NameOID.COMMON_NAME)))
+            problems.append("certificate %d of %s (%s) is not a CA (basicConstraints CA:TRUE)" % (position + 1, field, name))
+        elif issues_cas and constraints.path_length is not None and constraints.path_length < position + 1:
+            problems.append("certificate %d of %s (%s) has pathlen:%d, too small for the intermediate CAs issued below "
+                            "certificate 1 (it needs pathlen:%d or none)"
+                            % (position + 1, field, name, constraints.path_length, position + 1))
+        if cert.not_valid_after_utc <= now:
+            problems.append("certificate %d of %s (%s) expired on %s"
+                            % (position + 1, field, name, cert.not_valid_after_utc.isoformat()))
         if position + 1 < len(loaded) and not _signed_by(cert, loaded[position + 1]):
             problems.append("certificate %d of %s (%s) is not signed by certificate %d (%s): give the issuing CA "
-                            "first, then each CA above it" % (position + 1, field, _attribute(cert.subject, NameOID.COMMON_NAME),
-                                                              position + 2, _attribute(loaded[position + 1].subject,
-                                                                                       NameOID.COMMON_NAME)))
+                            "first, then each CA above it" % (position + 1, field, name, position + 2,
+                                                              _attribute(loaded[position + 1].subject, NameOID.COMMON_NAME)))
+    if to_root and not problems and not (loaded[-1].subject == loaded[-1].issuer and _signed_by(loaded[-1], loaded[-1])):
+        problems.append("the last certificate of %s (%s) is not a self-signed root: add each CA above it up to the root"
+                        % (field, _attribute(loaded[-1].subject, NameOID.COMMON_NAME)))
     return problems

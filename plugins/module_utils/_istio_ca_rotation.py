@@ -21,8 +21,11 @@ stage restarts it (a digest of its cacerts on its Pods, through the release) and
 Workloads keep certificates issued by the old intermediate until they renew them (24 hours by
 default, or at their restart), so ``drop`` waits ``drop_after`` seconds after ``issue``.
 
-The keys live on the controller, as the istio role keeps them (the root under ``istio_ca_dir``,
-one intermediate per cluster below it); a rotation's new CAs under ``istio_ca_dir/rotation-<name>``.
+The keys live on the controller, as the istio role keeps them (the root under ``istio_ca_dir``, or
+a CA of the user's own PKI given as ``istio_ca_cert``; one intermediate per cluster under
+``istio_ca_dir``); a rotation's new intermediates under ``istio_ca_dir/rotation-<name>``, with a root
+made there unless the user gives the new CA (``istio_ca_rotate_cert``). A CA is given as its chain
+(the signer, then each CA above it); the root it ends in is the one the clusters trust.
 Where each cluster stands is read from its ``cacerts``: the roots it trusts, and the root its chain
 ends in. The last stage makes the new CAs the ones the istio role keeps.
 """
@@ -33,16 +36,10 @@ import datetime
 import typing as t
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import NAME, STAGES
-from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_certificates, pem_fingerprint
+from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_ca import anchor_fingerprint, cacerts_roots, chain_anchor
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem, problem
 
 _WHERE = ("at the start", "trusts both roots", "signs with the new root's intermediate", "finished")
-
-
-def chain_root(cacerts: t.Optional[t.Mapping[str, t.Any]]) -> t.Optional[str]:
-    """Fingerprint of the root a ``cacerts`` chain ends in (the last certificate of cert-chain.pem)."""
-    blocks = pem_certificates((cacerts or {}).get("cert-chain.pem"))
-    return pem_fingerprint(blocks[-1]) if blocks else None
 
 
 def member_stage(root: t.Optional[str], trusted: t.Sequence[str], old: t.Optional[str],
@@ -83,20 +80,21 @@ def _fail(result: t.Dict[str, t.Any], found: Problem) -> t.Dict[str, t.Any]:
     return result
 
 
-def plan(rotation: str, members: t.Mapping[str, t.Mapping[str, t.Any]], current_root: t.Optional[str],
-         new_root: t.Optional[str], drop_after: int, now: float, under_way: bool = True) -> t.Dict[str, t.Any]:
+def plan(rotation: str, members: t.Mapping[str, t.Mapping[str, t.Any]], current_chain: t.Optional[str],
+         new_chain: t.Optional[str], drop_after: int, now: float, under_way: bool = True) -> t.Dict[str, t.Any]:
     """Where the Istio rotation ``rotation`` stands and what a run must do (fingerprints only, no key).
 
     ``members``: inventory name -> ``{name, cacerts: the Secret's data or None, issued_at: its
-    annotation or None}``. ``current_root``: the root the istio role keeps (PEM, controller);
-    ``new_root``: the rotation's root (PEM, controller), None while it is still to be made;
+    annotation or None}``. ``current_chain``: the mesh's signer and the CAs above it up to its root (PEM:
+    the root the istio role keeps, or istio_ca_cert); ``new_chain``: the rotation's (its root on the
+    controller, or istio_ca_rotate_cert), None while the root is still to be made;
     ``under_way``: the controller marks the rotation under way (from before its root is made until
-    the root is promoted). A cluster without ``cacerts`` (added since the rotation started) takes
-    each stage's values.
+    the root is promoted), or the new CA is given and not recorded yet (the rotation's start). A cluster
+    without ``cacerts`` (added since the rotation started) takes each stage's values.
     """
     names = sorted(members)
-    old = pem_fingerprint(current_root)
-    new = pem_fingerprint(new_root)
+    old = anchor_fingerprint(current_chain)
+    new = anchor_fingerprint(new_chain)
     result: t.Dict[str, t.Any] = {"rotation": rotation, "members": names, "old": old, "new": new,
                                   "promoted": False, "stages": {}, "newcomers": [], "todo": [], "drop_at": None,
                                   "problems": []}
@@ -115,8 +113,11 @@ def plan(rotation: str, members: t.Mapping[str, t.Mapping[str, t.Any]], current_
                                      "rotate from.", "run site.yml first (it makes the root and installs cacerts), "
                                      "or point istio_ca_dir at the directory that holds the mesh's root",
                                      names, None, "istio_ca_dir"))
-    if new and new == old:
-        # The istio role keeps the rotation's root already: the last stage promoted it.
+    roots = {name: cacerts_roots(members[name].get("cacerts")) for name in names}
+    on_new = [name for name in names if roots[name][0] and roots[name] == (new, [new])]
+    if new and (new == old or (not under_way and on_new and all(not roots[name][0] or name in on_new for name in names))):
+        # The istio role keeps the rotation's root already: the last stage promoted it (a given CA: the
+        # mesh runs it alone and istio_ca_cert is still to name it).
         result["promoted"] = True
         old = None
     elif new and not under_way:
@@ -126,8 +127,8 @@ def plan(rotation: str, members: t.Mapping[str, t.Mapping[str, t.Any]], current_
                                      % (rotation, new, old),
                                      "start a new rotation under another istio_ca_rotation name", names, None,
                                      "istio_ca_rotation"))
-    roots = {name: chain_root(members[name].get("cacerts")) for name in names}
-    trusted = {name: bundle_fingerprints((members[name].get("cacerts") or {}).get("root-cert.pem")) for name in names}
+    trusted = {name: roots[name][1] for name in names}
+    roots = {name: roots[name][0] for name in names}
     newcomers = [name for name in names if not roots[name] and not trusted[name]]
     result["newcomers"] = newcomers
     if result["promoted"]:
@@ -187,18 +188,18 @@ def stages_to_run(todo: t.Sequence[str], until: str, check_mode: bool, new_made:
 
 
 def stage_cacerts(stage: str, old: t.Mapping[str, str], new: t.Mapping[str, str]) -> t.Dict[str, str]:
-    """The PEM texts of one cluster's ``cacerts`` once ``stage`` is done: ``{cert, key, root, trusted}``
-    (``root``: the root its chain ends in; ``trusted``: root-cert.pem).
+    """The PEM texts of one cluster's ``cacerts`` once ``stage`` is done: ``{cert, key, chain, trusted}``
+    (``chain``: the signer's chain above ``cert``, ending in its root; ``trusted``: root-cert.pem).
 
-    ``old`` / ``new``: ``{root, cert, key}``, the mesh's root and this cluster's intermediate (PEM)."""
-    old_roots = pem_certificates(old["root"])
-    both = "".join(old_roots + [b for b in pem_certificates(new["root"]) if b not in old_roots])
+    ``old`` / ``new``: ``{chain, cert, key}``, the mesh's signer chain and this cluster's intermediate (PEM)."""
+    old_root, new_root = chain_anchor(old["chain"]), chain_anchor(new["chain"])
+    both = old_root + (new_root if new_root != old_root else "")
     if stage == "trust":
-        return {"cert": old["cert"], "key": old["key"], "root": old["root"], "trusted": both}
+        return {"cert": old["cert"], "key": old["key"], "chain": old["chain"], "trusted": both}
     if stage == "issue":
-        return {"cert": new["cert"], "key": new["key"], "root": new["root"], "trusted": both}
+        return {"cert": new["cert"], "key": new["key"], "chain": new["chain"], "trusted": both}
     if stage == "drop":
-        return {"cert": new["cert"], "key": new["key"], "root": new["root"], "trusted": new["root"]}
+        return {"cert": new["cert"], "key": new["key"], "chain": new["chain"], "trusted": new_root}
     raise ValueError("unknown stage %r" % stage)
 
 

@@ -64,6 +64,16 @@ options:
     description: Key of the signing CA; required with O(signer_cert).
     type: path
     default: ""
+  signer_cert_content:
+    description:
+      - The signing CA's certificate as PEM text instead of a file (a CA the user gives, from a vault); the CAs
+        above it may follow it. Mutually exclusive with O(signer_cert).
+    type: str
+    default: ""
+  signer_key_content:
+    description: The signing CA's key as PEM text; required with O(signer_cert_content). Never shown or logged.
+    type: str
+    default: ""
   signer_planned:
     description:
       - In check mode, the signer is planned earlier in the same run (a first run), so a missing signer means
@@ -108,6 +118,17 @@ EXAMPLES = r"""
     signer_cert: ~/.ansible/multicloud-interconnect/istio-ca/root-cert.pem
     signer_key: ~/.ansible/multicloud-interconnect/istio-ca/root-key.pem
   delegate_to: localhost
+
+- name: The intermediate CA of one cluster, signed by a CA of the user's own PKI (kept in a vault)
+  multicloud.interconnect.ca_files:
+    path: ~/.ansible/multicloud-interconnect/istio-ca/cluster01
+    key_name: ca-key.pem
+    cert_name: ca-cert.pem
+    common_name: Intermediate CA cluster01
+    path_length: 0
+    signer_cert_content: "{{ corporate_mesh_ca_chain }}"
+    signer_key_content: "{{ corporate_mesh_ca_key }}"
+  delegate_to: localhost
 """
 
 RETURN = r"""
@@ -148,9 +169,12 @@ def main():
             "path_length": {"type": "int", "default": -1},
             "signer_cert": {"type": "path", "default": ""},
             "signer_key": {"type": "path", "default": "", "no_log": False},
+            "signer_cert_content": {"type": "str", "default": ""},
+            "signer_key_content": {"type": "str", "default": "", "no_log": True},
             "signer_planned": {"type": "bool", "default": False},
         },
-        required_together=[("signer_cert", "signer_key")],
+        required_together=[("signer_cert", "signer_key"), ("signer_cert_content", "signer_key_content")],
+        mutually_exclusive=[("signer_cert", "signer_cert_content")],
         supports_check_mode=True,
     )
     if not _ca.HAS_CRYPTOGRAPHY:

@@ -2,23 +2,34 @@
 reading the Secret cacerts the chart mounts (plug-in CA), publishing the roots it trusts in
 istio-ca-root-cert and serving, on 15012, a certificate it signs with its intermediate.
 
-A first run stops after the trust stage, as a run interrupted between stages would. Between stages,
-site.yml leaves cacerts as the rotation wrote it and check mode names the next stage. A run with the
-default wait stops after the issue stage and says when the drop stage may run; a run with no wait
-finishes. After each stage every cluster's istiod runs anew, signs with the stage's intermediate,
-and its chain ends in a root that every other cluster's istiod publishes. A last run with the same
-name changes nothing, and site.yml keeps the new root.
+The mesh moves from the root the role made into a CA of a user's PKI (an intermediate under a
+corporate root, given as istio_ca_rotate_cert), then back out to a root the role makes. Before
+the move, site.yml with that CA as istio_ca_cert and a rotation to a CA that cannot sign
+intermediates are refused with nothing changed. A first run stops after the trust stage, as a run
+interrupted between stages would. Between stages, site.yml leaves cacerts as the rotation wrote it
+and check mode names the next stage. A run with the default wait stops after the issue stage and
+says when the drop stage may run; a run with no wait finishes. After each stage every cluster's
+istiod runs anew, signs with the stage's intermediate, and its chain ends in a root that every
+other cluster's istiod publishes. A last run with the same name changes nothing; site.yml refuses
+to run without istio_ca_cert naming the new CA, and changes nothing with it.
 """
 
 from __future__ import annotations
 
+import base64
+import datetime
+import json
+import os
 import re
 import time
 
 import pytest
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.x509.oid import NameOID
 from site_helpers import changed, core, run_playbook  # pylint: disable=import-error
 
 from test_mesh_control_planes import clusterz, wait_for  # pylint: disable=import-error
@@ -76,18 +87,21 @@ def mesh_state(lab, settled=True) -> dict:
 
 
 def verifies(chain, roots) -> bool:
-    """The served leaf is signed by the served intermediate, and one of ``roots`` signed that intermediate."""
-    leaf, intermediate = chain[0], chain[1]
-    try:
-        leaf.verify_directly_issued_by(intermediate)
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    for root in roots:
+    """The served chain holds: each certificate is signed by the next one served, up to one that one of
+    ``roots`` signed (a client's trust anchors; a CA of the user's puts its own CA between)."""
+    for lower, upper in zip(chain, chain[1:] + [None]):
+        for root in roots:
+            try:
+                lower.verify_directly_issued_by(root)
+                return True
+            except (InvalidSignature, ValueError, TypeError):
+                continue
+        if upper is None:
+            return False
         try:
-            intermediate.verify_directly_issued_by(root)
-            return True
+            lower.verify_directly_issued_by(upper)
         except (InvalidSignature, ValueError, TypeError):
-            continue
+            return False
     return False
 
 
@@ -112,26 +126,76 @@ def all_synced(remotes):
     return remotes if remotes and "error" not in remotes and set(remotes.values()) == {"synced"} else None
 
 
+def corporate_ca(path_length=None):
+    """A CA of a user's PKI as istio_ca_cert takes it (base64 of the mesh CA's PEM, then its root's) and its key."""
+    root_key, key = ec.generate_private_key(ec.SECP384R1()), ec.generate_private_key(ec.SECP384R1())
+    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Lab Corporate Root")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def issue(subject, public, length):
+        return (x509.CertificateBuilder().subject_name(subject).issuer_name(root_name).public_key(public)
+                .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=365))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=length), critical=True)
+                .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                             data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                             crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+                .sign(root_key, hashes.SHA384()))
+
+    root = issue(root_name, root_key.public_key(), None)
+    signer = issue(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Lab Mesh CA")]), key.public_key(), path_length)
+    chain = signer.public_bytes(Encoding.PEM) + root.public_bytes(Encoding.PEM)
+    key_pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    return {"cert": base64.b64encode(chain).decode(), "key": base64.b64encode(key_pem).decode(),
+            "root": der_fingerprint(root.public_bytes(Encoding.DER))}
+
+
+def vars_file(directory, name, values):
+    """Extra variables holding a key, as a user passes them from a vault: a file only its owner reads."""
+    path = directory / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(values, handle)
+    return "@%s" % path
+
+
 @pytest.fixture(scope="module")
-def rotation(lab, site_converged):  # pylint: disable=unused-argument
-    steps = {"start": mesh_state(lab, settled=False)}
-    steps["trust"] = play("ca_rotate.yml", *ROTATE, "-e", "istio_ca_rotate_until=trust")
+def rotation(lab, site_converged, tmp_path_factory):  # pylint: disable=unused-argument
+    files = tmp_path_factory.mktemp("istio-ca")
+    corporate, unable = corporate_ca(), corporate_ca(path_length=0)
+    mine = vars_file(files, "mine.json", {"istio_ca_cert": corporate["cert"], "istio_ca_key": corporate["key"]})
+    to_mine = vars_file(files, "to-mine.json", {"istio_ca_rotate_cert": corporate["cert"],
+                                                "istio_ca_rotate_key": corporate["key"]})
+    steps = {"corporate": corporate, "before": mesh_state(lab, settled=False)}
+    steps["site_refused"] = play("site.yml", "--tags", "istio", "-e", mine)
+    steps["unable"] = play("ca_rotate.yml", *ROTATE, "-e", vars_file(files, "unable.json", {
+        "istio_ca_rotate_cert": unable["cert"], "istio_ca_rotate_key": unable["key"]}))
+    steps["start"] = mesh_state(lab, settled=False)
+    steps["trust"] = play("ca_rotate.yml", *ROTATE, "-e", to_mine, "-e", "istio_ca_rotate_until=trust")
     steps["trust_state"] = mesh_state(lab)
     steps["trust_pairs"] = every_pair_trusts(lab, steps["trust_state"])
     steps["trust_site"] = play("site.yml", "--tags", "istio")
-    steps["trust_check"] = play("ca_rotate.yml", *ROTATE, "--check", "--diff")
+    steps["trust_check"] = play("ca_rotate.yml", *ROTATE, "-e", to_mine, "--check", "--diff")
     steps["trust_after"] = mesh_state(lab)
-    steps["issue"] = play("ca_rotate.yml", *ROTATE)
+    steps["issue"] = play("ca_rotate.yml", *ROTATE, "-e", to_mine)
     steps["issue_state"] = mesh_state(lab)
     steps["issue_pairs"] = every_pair_trusts(lab, steps["issue_state"])
-    steps["drop"] = play("ca_rotate.yml", *ROTATE, "-e", "istio_ca_rotate_drop_after=0")
+    steps["drop"] = play("ca_rotate.yml", *ROTATE, "-e", to_mine, "-e", "istio_ca_rotate_drop_after=0")
     steps["drop_state"] = mesh_state(lab)
     steps["drop_pairs"] = every_pair_trusts(lab, steps["drop_state"])
-    steps["again"] = play("ca_rotate.yml", *ROTATE)
-    steps["site"] = play("site.yml", "--tags", "istio")
+    # The inventory names the new CA now; the rotation recorded it, so its name needs it no more.
+    steps["again"] = play("ca_rotate.yml", *ROTATE, "-e", mine)
+    steps["site_unnamed"] = play("site.yml", "--tags", "istio")
+    steps["site"] = play("site.yml", "--tags", "istio", "-e", mine)
     steps["end_state"] = mesh_state(lab)
     steps["remotes"] = {c: wait_for(lambda c=c: all_synced(clusterz(lab, c)), 120,
                                     "istiod of %s synced with every remote cluster" % c) for c in CLUSTERS}
+    # Out of the PKI to a root the role makes: the suites after this one run site.yml without istio_ca_cert.
+    steps["back"] = play("ca_rotate.yml", "-e", "istio_ca_rotation=" + ROTATION + "-back", *ROTATE[2:], "-e", mine,
+                         "-e", "istio_ca_rotate_drop_after=0")
+    steps["back_state"] = mesh_state(lab)
+    steps["back_pairs"] = every_pair_trusts(lab, steps["back_state"])
+    steps["back_site"] = play("site.yml", "--tags", "istio")
     return steps
 
 
@@ -146,7 +210,7 @@ def test_each_stage_restarts_istiod_on_the_stage_roots_and_every_pair_keeps_trus
     assert len(old) == 1 and all(start[c]["trusted"] == old for c in CLUSTERS)
     trust = rotation["trust_state"]
     new = sorted(set(trust["cluster01"]["trusted"]) - set(old))
-    assert len(new) == 1, trust["cluster01"]["trusted"]
+    assert new == [rotation["corporate"]["root"]], trust["cluster01"]["trusted"]
     ok(rotation["trust"])
     assert "This run goes through: trust." in flat(rotation["trust"])
     for cluster in CLUSTERS:
@@ -199,3 +263,73 @@ def test_the_rotation_ends_on_the_new_root_and_changes_nothing_after(rotation):
         assert end[cluster]["published"] == drop[cluster]["published"] != rotation["start"][cluster]["published"]
         assert end[cluster]["pods"] == drop[cluster]["pods"]
     assert all(set(r.values()) == {"synced"} for r in rotation["remotes"].values())
+
+
+@pytest.fixture(scope="module")
+def adoption(lab, rotation, tmp_path_factory):  # pylint: disable=unused-argument
+    """From the role's root to a CA of the user's PKI (an intermediate under a corporate root), then back to
+    a root the role makes, as a user moves a running mesh in and out of their PKI."""
+    files = tmp_path_factory.mktemp("istio-ca")
+    corporate = corporate_ca()
+    unable = corporate_ca(path_length=0)
+    mine = vars_file(files, "mine.json", {"istio_ca_cert": corporate["cert"], "istio_ca_key": corporate["key"]})
+    to_mine = vars_file(files, "to-mine.json", {"istio_ca_rotate_cert": corporate["cert"],
+                                                "istio_ca_rotate_key": corporate["key"]})
+    steps = {"corporate": corporate, "start": mesh_state(lab)}
+    steps["site_refused"] = play("site.yml", "--tags", "istio", "-e", mine)
+    steps["unable"] = play("ca_rotate.yml", "-e", "istio_ca_rotation=" + ROTATION + "-unable", *ROTATE[2:], "-e",
+                           vars_file(files, "unable.json", {"istio_ca_rotate_cert": unable["cert"],
+                                                            "istio_ca_rotate_key": unable["key"]}))
+    steps["refused_state"] = mesh_state(lab)
+    into = ("-e", "istio_ca_rotation=" + ROTATION + "-mine", *ROTATE[2:])
+    steps["into"] = play("ca_rotate.yml", *into, "-e", to_mine, "-e", "istio_ca_rotate_drop_after=0")
+    steps["into_state"] = mesh_state(lab)
+    steps["into_pairs"] = every_pair_trusts(lab, steps["into_state"])
+    steps["site_unnamed"] = play("site.yml", "--tags", "istio")
+    steps["site_mine"] = play("site.yml", "--tags", "istio", "-e", mine)
+    steps["into_again"] = play("ca_rotate.yml", *into, "-e", mine)
+    steps["mine_state"] = mesh_state(lab)
+    # Back to a root the role makes: the suites after this one run site.yml without istio_ca_cert.
+    steps["back"] = play("ca_rotate.yml", "-e", "istio_ca_rotation=" + ROTATION + "-back", *ROTATE[2:], "-e", mine,
+                         "-e", "istio_ca_rotate_drop_after=0")
+    steps["back_state"] = mesh_state(lab)
+    steps["back_pairs"] = every_pair_trusts(lab, steps["back_state"])
+    steps["back_site"] = play("site.yml", "--tags", "istio")
+    return steps
+
+
+def test_a_ca_of_the_users_own_is_refused_until_the_rotation_moved_the_mesh_to_it(rotation):
+    refused = rotation["site_refused"]
+    assert refused.returncode != 0 and "ISTIO_CA_DIFFERS [cluster01, cluster02, cluster03, cluster04]" in flat(refused)
+    assert "field: istio_ca_cert" in flat(refused) and "playbooks/ca_rotate.yml" in flat(refused)
+    unable = rotation["unable"]
+    assert unable.returncode != 0 and "ISTIO_CA_CERT_INVALID" in flat(unable) and "pathlen:0" in flat(unable)
+    for run in (refused, unable):
+        assert all(count == 0 for count in changed(run.stdout).values()), changed(run.stdout)
+    for cluster in CLUSTERS:
+        assert {k: v for k, v in rotation["start"][cluster].items() if k != "chain"} == \
+            {k: v for k, v in rotation["before"][cluster].items() if k != "chain"}
+    # After the move, site.yml without istio_ca_cert would install the role's root again: refused, naming
+    # the root the clusters run.
+    unnamed = rotation["site_unnamed"]
+    corporate = rotation["corporate"]["root"]
+    assert unnamed.returncode != 0 and "field: istio_ca_dir" in flat(unnamed) and corporate in flat(unnamed)
+    assert "set istio_ca_cert and istio_ca_key to it" in flat(rotation["drop"])
+
+
+def test_the_mesh_runs_the_users_chain_and_leaves_it_for_a_root_the_role_makes(rotation):
+    corporate = rotation["corporate"]["root"]
+    for cluster in CLUSTERS:
+        # istiod serves its leaf, the cluster's intermediate, the user's mesh CA and the corporate root.
+        chain = rotation["end_state"][cluster]["chain"]
+        assert [c.subject.rfc4514_string() for c in chain[2:]] == ["CN=Lab Mesh CA", "CN=Lab Corporate Root"]
+        assert rotation["end_state"][cluster]["published"] == [corporate]
+    back = ok(rotation["back"])
+    assert "unset istio_ca_cert and istio_ca_key" in flat(back)
+    end = rotation["back_state"]
+    for cluster in CLUSTERS:
+        assert len(end[cluster]["published"]) == 1 and end[cluster]["published"] != [corporate]
+        assert end[cluster]["served_root"] == end[cluster]["published"][0] and len(end[cluster]["chain"]) == 3
+    assert rotation["back_pairs"] == []
+    site = ok(rotation["back_site"])
+    assert all(count == 0 for count in changed(site.stdout).values()), changed(site.stdout)

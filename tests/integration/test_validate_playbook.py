@@ -44,3 +44,29 @@ def test_an_awx_job_slice_is_refused_before_any_change(tmp_path):
     assert "job_slice_count" in run.output and "nothing was changed" in run.output
     # The play that would reach the clusters never started.
     assert "Check that every cluster is reachable" not in run.stdout
+
+
+def test_a_ca_of_your_own_that_cannot_sign_intermediates_is_refused_by_validation(tmp_path):
+    """istio_ca_cert is checked with the topology, before any stage talks to a cluster: here an intermediate
+    whose path length forbids the clusters' intermediates, given without the root it chains to."""
+    import base64  # pylint: disable=import-outside-toplevel
+
+    from cryptography.hazmat.primitives import serialization  # pylint: disable=import-outside-toplevel
+
+    from ansible_collections.multicloud.interconnect.tests.unit.plugins.module_utils.test_ca import (  # pylint: disable=import-error,import-outside-toplevel
+        corporate_chain)
+
+    _chain, key, signer = corporate_chain(path_length=0)
+    given = {"istio_ca_cert": base64.b64encode(signer.public_bytes(serialization.Encoding.PEM)).decode(),
+             "istio_ca_key": base64.b64encode(key.encode()).decode()}
+    path = tmp_path / "ca.json"
+    path.write_text(json.dumps(given), encoding="utf-8")
+    run = run_playbook("playbooks/validate.yml", "-e", "@%s" % path, inventories=("inventories/example",), timeout=300,
+                       expect=2)
+    assert "ISTIO_CA_CERT_INVALID" in run.output and "pathlen:0" in run.output
+    assert "field: istio_ca_cert" in run.output and "nothing was changed" in run.output
+    chain, key, _signer = corporate_chain()
+    ok = {"istio_ca_cert": base64.b64encode(chain.encode()).decode(), "istio_ca_key": base64.b64encode(key.encode()).decode()}
+    path.write_text(json.dumps(ok), encoding="utf-8")
+    assert "Result: OK" in run_playbook("playbooks/validate.yml", "-e", "@%s" % path, inventories=("inventories/example",),
+                                        timeout=300, expect=0).stdout

@@ -128,3 +128,69 @@ def test_istiod_restarts_when_the_cas_it_loads_change():
     assert values["podAnnotations"] == {"team": "mesh", "ca.multicloud.interconnect/cacerts": digest}
     # Without a digest (a stage that does not write cacerts) the role keeps the running release's annotations.
     assert "ca.multicloud.interconnect/cacerts" not in FILTERS["istio_istiod_values"]({}, "c", "n", "m").get("podAnnotations", {})
+
+
+def read_of(cacerts):
+    """The istio role's register of its cacerts read (cluster_objects), as hostvars hold it."""
+    return {"__istio_ca_read": {"changed": False, "read": [[{"data": cacerts}] if cacerts is not None else []]}}
+
+
+def test_site_writes_cacerts_only_where_no_other_root_runs():
+    """site.yml's CA check before any CA file is made or cacerts written: a cluster running another root (or
+    trusting more than the mesh's) is named with the field and the fix; a CA of the user's must sign CAs."""
+    from ..module_utils.test_istio_ca_rotation import chain, make_ca, make_mesh, pem, stage_data, start_data  # pylint: disable=import-outside-toplevel
+
+    refusal = FILTERS["istio_ca_install_refusal"]
+    mesh = make_mesh("made", "given")
+    running = {name: read_of(start_data(mesh, name)) for name in ("cluster01", "cluster02")}
+    hosts = sorted(running)
+    assert refusal(running, hosts, chain(mesh["old"]), "", False, "/ca") == ""
+    fresh = {name: read_of(None) for name in hosts}
+    assert refusal(fresh, hosts, chain(mesh["new"]), pem(mesh["new"], "key"), True, "/ca") == ""
+    # A CA of the user's while the mesh runs the role's root: moving it is the rotation's work.
+    given = refusal(running, hosts, chain(mesh["new"]), pem(mesh["new"], "key"), True, "/ca")
+    assert "ISTIO_CA_DIFFERS [cluster01, cluster02]" in given and "field: istio_ca_cert" in given
+    assert "playbooks/ca_rotate.yml" in given and "nothing was changed" in given
+    # The controller lost its root: this run would make a new one.
+    lost = refusal(running, hosts, "", "", False, "/ca")
+    assert "ISTIO_CA_DIFFERS [cluster01, cluster02]" in lost and "/ca holds no root" in lost
+    assert "field: istio_ca_dir" in lost and "restore istio_ca_dir" in lost
+    # One cluster trusts two roots (a rotation's trust stage whose marker is gone): only it is named.
+    mixed = dict(running, cluster02=read_of(stage_data(mesh, "cluster02", "trust")))
+    assert "ISTIO_CA_DIFFERS [cluster02]" in refusal(mixed, hosts, chain(mesh["old"]), "", False, "/ca")
+    # A host whose read was skipped (a rotation under way) is left out.
+    skipped = dict(running, cluster02={"__istio_ca_read": {"skipped": True}})
+    assert refusal(skipped, hosts, chain(mesh["old"]), "", False, "/ca") == ""
+    # A CA of the user's that is not a CA chain to a root: refused before anything else.
+    leaf = make_ca("Not a CA", make_ca("Corporate Root"), ca=False)
+    invalid = refusal(fresh, hosts, chain(leaf), pem(leaf, "key"), True, "/ca")
+    assert "ISTIO_CA_CERT_INVALID" in invalid and "is not a CA" in invalid and "field: istio_ca_cert" in invalid
+
+
+def test_cacerts_data_with_a_given_chain_ends_in_its_root():
+    from ..module_utils.test_istio_ca_rotation import anchor, chain, make_mesh, pem  # pylint: disable=import-outside-toplevel
+    from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints  # pylint: disable=import-outside-toplevel
+
+    mesh = make_mesh("given", "made")
+    ints = mesh["ints"]["cluster01"]
+    data = FILTERS["istio_cacerts_data"](pem(ints["old"]), pem(ints["old"], "key"), chain(mesh["old"]))
+    # cert-chain.pem: the intermediate, the user's CA, its root; root-cert.pem: that root alone.
+    assert len(bundle_fingerprints(data["cert-chain.pem"])) == 3
+    assert bundle_fingerprints(data["root-cert.pem"]) == [anchor(mesh["old"])]
+
+
+def test_validation_checks_a_ca_of_your_own_as_the_inventory_gives_it():
+    from ..module_utils.test_istio_ca_rotation import chain, make_ca, make_signer  # pylint: disable=import-outside-toplevel
+
+    check = FILTERS["istio_given_ca_refusal"]
+    signer = make_signer("given", "mesh1")
+    hv = {name: {"istio_ca_cert": signer["cert"], "istio_ca_key": signer["key"]} for name in ("cluster01", "cluster02")}
+    assert check(hv, sorted(hv)) == "" and check({"cluster01": {}}, ["cluster01"]) == ""
+    # PEM text where base64 of it is expected: the field and how to encode it.
+    raw = dict(hv, cluster02={"istio_ca_cert": chain(signer), "istio_ca_key": signer["key"]})
+    text = check(raw, sorted(raw))
+    assert "ISTIO_CA_CERT_INVALID [cluster02]" in text and "b64encode" in text
+    other = make_ca("Other")
+    wrong = dict(hv, cluster01={"istio_ca_cert": signer["cert"], "istio_ca_key": other["key"]})
+    assert "ISTIO_CA_CERT_INVALID [cluster01] istio_ca_cert cannot sign" in check(wrong, sorted(wrong))
+    assert "ISTIO_CA_KEY [cluster01, cluster02]" in check({n: {"istio_ca_cert": signer["cert"]} for n in hv}, sorted(hv))

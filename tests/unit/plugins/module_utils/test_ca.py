@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _ca
+from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import pem_certificates
 
 NOW = datetime.datetime(2026, 12, 1, tzinfo=datetime.timezone.utc)
 
@@ -145,3 +146,61 @@ def test_a_signed_certificate_asked_to_be_self_signed_is_reissued(tmp_path):
                                         ("+1w2d12h", datetime.timedelta(days=9, hours=12))])
 def test_validity_takes_the_relative_times_the_roles_always_took(text, span):
     assert _ca.Spec(path="/x", common_name="x", validity=text).lifetime() == span
+
+
+def corporate_chain(days=3650, path_length=None):
+    """A CA of a user's PKI as istio_ca_cert gives it: the mesh CA's PEM, then its corporate root's; and its key."""
+    root_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Corporate Root")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Corporate Mesh CA")])
+
+    def issue(subject, public, signer_key, days_valid, length):
+        return (x509.CertificateBuilder().subject_name(subject).issuer_name(root_name).public_key(public)
+                .serial_number(x509.random_serial_number()).not_valid_before(NOW - datetime.timedelta(days=1))
+                .not_valid_after(NOW + datetime.timedelta(days=days_valid))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=length), critical=True)
+                .sign(signer_key, hashes.SHA256()))
+
+    root = issue(root_name, root_key.public_key(), root_key, 7300, None)
+    signer = issue(name, key.public_key(), root_key, days, path_length)
+    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (signer, root)).decode()
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return pem, key_pem, signer
+
+
+def test_a_signer_given_as_text_issues_the_intermediate_within_its_own_validity(tmp_path):
+    pem, key, signer = corporate_chain(days=400)
+    spec = intermediate_spec(tmp_path, signer_cert="", signer_key="", signer_cert_content=pem, signer_key_content=key)
+    todo, found = make(spec)
+    assert todo.issue_cert and found == _ca.fingerprint(cert_of(spec))
+    cert_of(spec).verify_directly_issued_by(signer)
+    # +1825d asked, but a chain is only as valid as its signer.
+    assert cert_of(spec).not_valid_after_utc == signer.not_valid_after_utc
+    assert not _ca.plan(spec, now=NOW).changed
+    # Another CA given: the intermediate is re-issued by it, with the same key.
+    other_pem, other_key, other = corporate_chain()
+    moved = intermediate_spec(tmp_path, signer_cert="", signer_key="", signer_cert_content=other_pem,
+                              signer_key_content=other_key)
+    again = _ca.plan(moved, now=NOW)
+    assert again.issue_cert and "not signed by the given signer" in again.reasons[0]
+    _ca.apply(moved, again, now=NOW)
+    cert_of(moved).verify_directly_issued_by(other)
+    with pytest.raises(_ca.CaError, match="go together"):
+        _ca.plan(intermediate_spec(tmp_path, signer_cert="", signer_key="", signer_cert_content=pem), now=NOW)
+
+
+def test_a_given_chain_must_allow_a_ca_below_it_and_end_in_a_root():
+    pem, key, _signer = corporate_chain()
+    certs = [block.encode() for block in pem_certificates(pem)]
+    assert _ca.chain_problems(certs, key.encode(), "istio_ca_cert", issues_cas=True, to_root=True, now=NOW) == []
+    found = _ca.chain_problems(certs[:1], key.encode(), "istio_ca_cert", issues_cas=True, to_root=True, now=NOW)
+    assert found and "not a self-signed root" in found[0]
+    pem0, key0, _signer0 = corporate_chain(path_length=0)
+    certs0 = [block.encode() for block in pem_certificates(pem0)]
+    found = _ca.chain_problems(certs0, key0.encode(), "istio_ca_cert", issues_cas=True, now=NOW)
+    assert found and "pathlen:0" in found[0] and "Corporate Mesh CA" in found[0]
+    # The Cilium CA signs leaf certificates only: path length 0 is fine there.
+    assert _ca.chain_problems(certs0, key0.encode(), "cilium_ca_rotate_cert", now=NOW) == []
+    expired = _ca.chain_problems(certs, key.encode(), "istio_ca_cert", now=NOW + datetime.timedelta(days=4000))
+    assert expired and "expired" in expired[0]

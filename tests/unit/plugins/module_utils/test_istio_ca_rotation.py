@@ -8,10 +8,12 @@ import base64
 import itertools
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.multicloud.interconnect.plugins.filter import ca_rotation as f
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _istio_ca_rotation as r
+from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_ca import cacerts_roots
 from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_certificates, pem_fingerprint
 
 from .test_ca_rotation import make_ca
@@ -28,30 +30,47 @@ def pem(ca, part="cert"):
     return ca["_cert"].public_bytes(serialization.Encoding.PEM).decode()
 
 
-def make_mesh():
-    """Two roots (the mesh's and the rotation's) and, per cluster, one intermediate under each."""
-    old, new = make_ca("Root CA mesh1"), make_ca("Root CA mesh1")
+def chain(ca):
+    """The PEM text of a test CA's chain: its certificate, then the CAs above it (a root: itself)."""
+    return base64.b64decode(ca["cert"]).decode()
+
+
+def make_signer(kind, name):
+    """A mesh's signer: a root the istio role makes, or a CA of the user's PKI under a corporate root."""
+    return make_ca(name) if kind == "made" else make_ca("Mesh CA " + name, make_ca("Corporate Root " + name))
+
+
+def make_mesh(old_kind="made", new_kind="made"):
+    """Two signers (the mesh's and the rotation's) and, per cluster, one intermediate under each."""
+    old, new = make_signer(old_kind, "mesh1"), make_signer(new_kind, "mesh1 2026-12")
     return {"old": old, "new": new,
             "ints": {name: {"old": make_ca("Intermediate CA " + name, old), "new": make_ca("Intermediate CA " + name, new)}
                      for name in CLUSTERS}}
 
 
-@pytest.fixture(scope="module", name="mesh")
-def fixture_mesh():
-    return make_mesh()
+# Roots made by the role on both sides; to a CA of the user's PKI (intermediate + corporate root); from one.
+@pytest.fixture(scope="module", name="mesh", params=[("made", "made"), ("made", "given"), ("given", "made")],
+                ids=["made-to-made", "made-to-given", "given-to-made"])
+def fixture_mesh(request):
+    return make_mesh(*request.param)
+
+
+def anchor(ca):
+    """Fingerprint of the root a signer's chain ends in."""
+    return pem_fingerprint(pem_certificates(chain(ca))[-1])
 
 
 def stage_data(mesh, name, stage):
     ints = mesh["ints"][name]
-    return f.istio_ca_stage_data(stage, pem(mesh["old"]), pem(ints["old"]), pem(ints["old"], "key"),
-                                 pem(mesh["new"]), pem(ints["new"]), pem(ints["new"], "key"))
+    return f.istio_ca_stage_data(stage, chain(mesh["old"]), pem(ints["old"]), pem(ints["old"], "key"),
+                                 chain(mesh["new"]), pem(ints["new"]), pem(ints["new"], "key"))
 
 
 def start_data(mesh, name):
     """cacerts as site.yml writes it before any rotation."""
     from ansible_collections.multicloud.interconnect.plugins.filter.istio import istio_cacerts_data  # pylint: disable=import-outside-toplevel
     ints = mesh["ints"][name]
-    return istio_cacerts_data(pem(ints["old"]), pem(ints["old"], "key"), pem(mesh["old"]))
+    return istio_cacerts_data(pem(ints["old"]), pem(ints["old"], "key"), chain(mesh["old"]))
 
 
 def hostvars(cacerts, issued_at=None):
@@ -65,14 +84,25 @@ def hostvars(cacerts, issued_at=None):
 def plan(mesh, cacerts, new=True, promoted=False, issued_at=None, drop_after=DAY, now=NOW, until="drop", check=False,
          under_way=True):
     hv = hostvars(cacerts, issued_at)
-    current = pem(mesh["new"] if promoted else mesh["old"])
-    return f.istio_ca_rotation_plan(hv, list(hv), list(hv), "2026-12", current, pem(mesh["new"]) if new else None,
+    current = chain(mesh["new"] if promoted else mesh["old"])
+    return f.istio_ca_rotation_plan(hv, list(hv), list(hv), "2026-12", current, chain(mesh["new"]) if new else None,
                                     drop_after, until, check, under_way, now=now)
 
 
 def trusts(data):
     """(root the chain ends in, roots trusted) of one cluster's cacerts."""
-    return r.chain_root(data), set(bundle_fingerprints(data["root-cert.pem"]))
+    root, trusted = cacerts_roots(data)
+    return root, set(trusted)
+
+
+def verify_chain(data):
+    """cert-chain.pem is the chain a peer verifies: each certificate signed by the next, ending in a root
+    that root-cert.pem holds."""
+    certs = [x509.load_pem_x509_certificate(block.encode()) for block in pem_certificates(data["cert-chain.pem"])]
+    for lower, upper in zip(certs, certs[1:]):
+        lower.verify_directly_issued_by(upper)
+    certs[-1].verify_directly_issued_by(certs[-1])
+    assert pem_fingerprint(certs[-1].public_bytes(serialization.Encoding.PEM)) in bundle_fingerprints(data["root-cert.pem"])
 
 
 def every_pair_trusts(cacerts):
@@ -81,11 +111,12 @@ def every_pair_trusts(cacerts):
 
 
 def test_each_stage_writes_the_roots_and_the_chain_istio_reads(mesh):
-    old_fp, new_fp = pem_fingerprint(pem(mesh["old"])), pem_fingerprint(pem(mesh["new"]))
+    old_fp, new_fp = anchor(mesh["old"]), anchor(mesh["new"])
     expected = {"trust": (old_fp, {old_fp, new_fp}), "issue": (new_fp, {old_fp, new_fp}), "drop": (new_fp, {new_fp})}
     for stage, want in expected.items():
         data = stage_data(mesh, "cluster01", stage)
         assert trusts(data) == want, stage
+        verify_chain(data)
         # istiod signs with ca-cert.pem/ca-key.pem, and cert-chain.pem starts with ca-cert.pem.
         chain = pem_certificates(data["cert-chain.pem"])
         assert pem_fingerprint(chain[0]) == pem_fingerprint(data["ca-cert.pem"])
@@ -172,15 +203,15 @@ def test_refusals_name_the_field_the_clusters_and_the_fix(mesh):
     state = plan(mesh, cacerts)
     assert "ISTIO_CA_ROTATION_STATE [cluster02]" in state["problems"]
     assert "nothing was changed" in state["problems"] and state["run"] == []
-    bad_name = f.istio_ca_rotation_plan(hostvars(cacerts), CLUSTERS, CLUSTERS, "../x", pem(mesh["old"]), None)
+    bad_name = f.istio_ca_rotation_plan(hostvars(cacerts), CLUSTERS, CLUSTERS, "../x", chain(mesh["old"]), None)
     assert "ISTIO_CA_ROTATION_NAME" in bad_name["problems"] and "istio_ca_rotation" in bad_name["problems"]
-    partial = f.istio_ca_rotation_plan(hostvars(cacerts), CLUSTERS[:2], CLUSTERS, "r1", pem(mesh["old"]), None)
+    partial = f.istio_ca_rotation_plan(hostvars(cacerts), CLUSTERS[:2], CLUSTERS, "r1", chain(mesh["old"]), None)
     assert "ISTIO_CA_ROTATION_PARTIAL [cluster03]" in partial["problems"]
     no_root = f.istio_ca_rotation_plan(hostvars(cacerts), CLUSTERS, CLUSTERS, "r1", "", None)
     assert "ISTIO_CA_ROTATION_NOT_INSTALLED" in no_root["problems"] and "istio_ca_dir" in no_root["problems"]
     hv = hostvars({name: start_data(mesh, name) for name in CLUSTERS})
     hv["cluster01"]["__istio_rotation_observed"]["istiod"] = False
-    no_istiod = f.istio_ca_rotation_plan(hv, CLUSTERS, CLUSTERS, "r1", pem(mesh["old"]), None)
+    no_istiod = f.istio_ca_rotation_plan(hv, CLUSTERS, CLUSTERS, "r1", chain(mesh["old"]), None)
     assert "ISTIO_CA_ROTATION_NOT_INSTALLED [cluster01]" in no_istiod["problems"]
     # Finished earlier, but a cluster went back to the old root.
     done = {name: stage_data(mesh, name, "drop") for name in CLUSTERS}
@@ -192,3 +223,44 @@ def test_refusals_name_the_field_the_clusters_and_the_fix(mesh):
     assert moved_on["run"] == []
     # Before its root exists a rotation has no marker either: that is a start, not a spent name.
     assert plan(mesh, {name: start_data(mesh, name) for name in CLUSTERS}, new=False, under_way=False)["problems"] == ""
+
+
+def test_a_rotation_to_a_given_ca_is_finished_before_the_inventory_names_it():
+    """After the last stage to a CA of the user's, istio_ca_cert still names the old one until the user sets
+    it: the same rotation name then reports it finished instead of refusing or starting again."""
+    mesh = make_mesh("made", "given")
+    done = {name: stage_data(mesh, name, "drop") for name in CLUSTERS}
+    finished = plan(mesh, done, under_way=False)
+    assert finished["promoted"] and finished["todo"] == [] and finished["problems"] == ""
+    # While any cluster still runs the old root, the same state is a spent name, not a finish.
+    done["cluster02"] = start_data(mesh, "cluster02")
+    assert "ISTIO_CA_ROTATION_FINISHED" in plan(mesh, done, under_way=False)["problems"]
+
+
+def test_a_given_ca_that_cannot_sign_intermediates_is_refused_before_any_stage():
+    mesh = make_mesh()
+    cacerts = {name: start_data(mesh, name) for name in CLUSTERS}
+    hv = hostvars(cacerts)
+    corporate = make_ca("Corporate Root")
+    signer = make_ca("Mesh CA", corporate)
+    # Only the intermediate, without the root its chain ends in.
+    alone = pem(signer)
+    refused = f.istio_ca_rotation_plan(hv, CLUSTERS, CLUSTERS, "r1", chain(mesh["old"]), alone, given_key=pem(signer, "key"))
+    assert "ISTIO_CA_CERT_INVALID" in refused["problems"] and "not a self-signed root" in refused["problems"]
+    assert "istio_ca_rotate_cert" in refused["problems"] and refused["run"] == []
+    wrong_key = f.istio_ca_rotation_plan(hv, CLUSTERS, CLUSTERS, "r1", chain(mesh["old"]), chain(signer),
+                                         given_key=pem(corporate, "key"))
+    assert "does not belong to the first certificate" in wrong_key["problems"]
+    no_key = f.istio_ca_rotation_plan(hv, CLUSTERS, CLUSTERS, "r1", chain(mesh["old"]), chain(signer), given_key="")
+    assert "ISTIO_CA_KEY" in no_key["problems"] and "istio_ca_rotate_key" in no_key["problems"]
+    fine = f.istio_ca_rotation_plan(hv, CLUSTERS, CLUSTERS, "r1", chain(mesh["old"]), chain(signer),
+                                    given_key=pem(signer, "key"))
+    assert fine["problems"] == "" and fine["todo"] == ["trust", "issue", "drop"]
+
+
+def test_a_rotation_to_a_given_ca_starts_before_anything_is_recorded():
+    """A given CA exists before the rotation's first run (a root it makes does not): that start is not a
+    spent name."""
+    mesh = make_mesh("made", "given")
+    start = plan(mesh, {name: start_data(mesh, name) for name in CLUSTERS}, under_way=True)
+    assert start["problems"] == "" and start["todo"] == ["trust", "issue", "drop"]
