@@ -265,39 +265,6 @@ def test_the_rotation_ends_on_the_new_root_and_changes_nothing_after(rotation):
     assert all(set(r.values()) == {"synced"} for r in rotation["remotes"].values())
 
 
-@pytest.fixture(scope="module")
-def adoption(lab, rotation, tmp_path_factory):  # pylint: disable=unused-argument
-    """From the role's root to a CA of the user's PKI (an intermediate under a corporate root), then back to
-    a root the role makes, as a user moves a running mesh in and out of their PKI."""
-    files = tmp_path_factory.mktemp("istio-ca")
-    corporate = corporate_ca()
-    unable = corporate_ca(path_length=0)
-    mine = vars_file(files, "mine.json", {"istio_ca_cert": corporate["cert"], "istio_ca_key": corporate["key"]})
-    to_mine = vars_file(files, "to-mine.json", {"istio_ca_rotate_cert": corporate["cert"],
-                                                "istio_ca_rotate_key": corporate["key"]})
-    steps = {"corporate": corporate, "start": mesh_state(lab)}
-    steps["site_refused"] = play("site.yml", "--tags", "istio", "-e", mine)
-    steps["unable"] = play("ca_rotate.yml", "-e", "istio_ca_rotation=" + ROTATION + "-unable", *ROTATE[2:], "-e",
-                           vars_file(files, "unable.json", {"istio_ca_rotate_cert": unable["cert"],
-                                                            "istio_ca_rotate_key": unable["key"]}))
-    steps["refused_state"] = mesh_state(lab)
-    into = ("-e", "istio_ca_rotation=" + ROTATION + "-mine", *ROTATE[2:])
-    steps["into"] = play("ca_rotate.yml", *into, "-e", to_mine, "-e", "istio_ca_rotate_drop_after=0")
-    steps["into_state"] = mesh_state(lab)
-    steps["into_pairs"] = every_pair_trusts(lab, steps["into_state"])
-    steps["site_unnamed"] = play("site.yml", "--tags", "istio")
-    steps["site_mine"] = play("site.yml", "--tags", "istio", "-e", mine)
-    steps["into_again"] = play("ca_rotate.yml", *into, "-e", mine)
-    steps["mine_state"] = mesh_state(lab)
-    # Back to a root the role makes: the suites after this one run site.yml without istio_ca_cert.
-    steps["back"] = play("ca_rotate.yml", "-e", "istio_ca_rotation=" + ROTATION + "-back", *ROTATE[2:], "-e", mine,
-                         "-e", "istio_ca_rotate_drop_after=0")
-    steps["back_state"] = mesh_state(lab)
-    steps["back_pairs"] = every_pair_trusts(lab, steps["back_state"])
-    steps["back_site"] = play("site.yml", "--tags", "istio")
-    return steps
-
-
 def test_a_ca_of_the_users_own_is_refused_until_the_rotation_moved_the_mesh_to_it(rotation):
     refused = rotation["site_refused"]
     assert refused.returncode != 0 and "ISTIO_CA_DIFFERS [cluster01, cluster02, cluster03, cluster04]" in flat(refused)
