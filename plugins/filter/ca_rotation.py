@@ -144,7 +144,7 @@ def cilium_ca_stages_to_run(todo, until, check_mode=False, source=None):
 
 
 def istio_ca_rotation_plan(hostvars, hosts, inventory_hosts, rotation, current_chain, new_chain=None, drop_after=86400,
-                           until="drop", check_mode=False, under_way=True, now=None, given_key=None):
+                           until="drop", check_mode=False, under_way=True, now=None, given_key=None, new_made=None):
     """Where Istio rotation ``rotation`` stands: the plan of _istio_ca_rotation.plan with ``run`` (the stages
     this run goes through), ``issued_at`` (the time a stage ``issue`` of this run records), ``summary`` and
     ``problems`` (the rendered refusal, empty when the run may go on). No key inside.
@@ -153,7 +153,9 @@ def istio_ca_rotation_plan(hostvars, hosts, inventory_hosts, rotation, current_c
     keeps, or the CAs the user gives; None or empty while the rotation's root is to be made); ``given_key``: the
     key of ``new_chain`` when the user gives it (istio_ca_rotate_key), which is checked first;
     ``under_way``: the controller's marker of the rotation exists, or the new CA is given and the rotation has
-    not recorded it yet (its start)."""
+    not recorded it yet (its start); ``new_made``: the rotation's CAs exist on the controller (a run made its
+    root, or recorded the given CA, and the intermediates), which check mode needs to show a stage's values
+    (default: the new root is known)."""
     now = time.time() if now is None else float(now)
     topology = topology_from_hostvars(hostvars, inventory_hosts or [])
     playing = set(hosts or [])
@@ -187,9 +189,10 @@ def istio_ca_rotation_plan(hostvars, hosts, inventory_hosts, rotation, current_c
             rotation, members, current_chain or None, new_chain or None, int(drop_after), now, bool(under_way))
     if result["problems"]:
         return dict(result, run=[], summary="", issued_at="", problems=refusal("Istio CA rotation", result["problems"]))
-    run = _istio_ca_rotation.stages_to_run(result["todo"], until or "drop", bool(check_mode), bool(result["new"]),
+    made = bool(result["new"]) and (new_made is None or bool(new_made))
+    run = _istio_ca_rotation.stages_to_run(result["todo"], until or "drop", bool(check_mode), made,
                                            result["drop_at"], now)
-    return dict(result, run=run, issued_at=_istio_ca_rotation.format_time(now), problems="",
+    return dict(result, run=run, new_made=made, issued_at=_istio_ca_rotation.format_time(now), problems="",
                 summary=_istio_ca_rotation.summary(result, run, now))
 
 

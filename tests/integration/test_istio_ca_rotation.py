@@ -170,6 +170,7 @@ def rotation(lab, site_converged, tmp_path_factory):  # pylint: disable=unused-a
     steps["site_refused"] = play("site.yml", "--tags", "istio", "-e", mine)
     steps["unable"] = play("ca_rotate.yml", *ROTATE, "-e", vars_file(files, "unable.json", {
         "istio_ca_rotate_cert": unable["cert"], "istio_ca_rotate_key": unable["key"]}))
+    steps["first_check"] = play("ca_rotate.yml", *ROTATE, "-e", to_mine, "--check", "--diff")
     steps["start"] = mesh_state(lab, settled=False)
     steps["trust"] = play("ca_rotate.yml", *ROTATE, "-e", to_mine, "-e", "istio_ca_rotate_until=trust")
     steps["trust_state"] = mesh_state(lab)
@@ -271,7 +272,11 @@ def test_a_ca_of_the_users_own_is_refused_until_the_rotation_moved_the_mesh_to_i
     assert "field: istio_ca_cert" in flat(refused) and "playbooks/ca_rotate.yml" in flat(refused)
     unable = rotation["unable"]
     assert unable.returncode != 0 and "ISTIO_CA_CERT_INVALID" in flat(unable) and "pathlen:0" in flat(unable)
-    for run in (refused, unable):
+    # Check mode before the first stage: the plan, and no stage values (the intermediates are yet to be made).
+    first_check = ok(rotation["first_check"])
+    assert "Stages to run: trust, issue, drop" in flat(first_check)
+    assert "Check mode: the new CAs are made by the real run" in flat(first_check)
+    for run in (refused, unable, first_check):
         assert all(count == 0 for count in changed(run.stdout).values()), changed(run.stdout)
     for cluster in CLUSTERS:
         assert {k: v for k, v in rotation["start"][cluster].items() if k != "chain"} == \

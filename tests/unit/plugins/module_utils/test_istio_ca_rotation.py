@@ -264,3 +264,13 @@ def test_a_rotation_to_a_given_ca_starts_before_anything_is_recorded():
     mesh = make_mesh("made", "given")
     start = plan(mesh, {name: start_data(mesh, name) for name in CLUSTERS}, under_way=True)
     assert start["problems"] == "" and start["todo"] == ["trust", "issue", "drop"]
+
+
+def test_check_mode_shows_a_stage_of_a_given_ca_once_the_rotation_made_its_intermediates():
+    """A given CA is known before the first run, but its intermediates are made by the real run: check mode
+    shows no stage values until then (the stage would read files that do not exist yet)."""
+    mesh = make_mesh("made", "given")
+    hv = hostvars({name: start_data(mesh, name) for name in CLUSTERS})
+    args = (hv, CLUSTERS, CLUSTERS, "r1", chain(mesh["old"]), chain(mesh["new"]), DAY, "drop", True, True)
+    assert f.istio_ca_rotation_plan(*args, now=NOW, new_made=False)["run"] == []
+    assert f.istio_ca_rotation_plan(*args, now=NOW, new_made=True)["run"] == ["trust"]
