@@ -113,9 +113,14 @@ def plan(rotation: str, members: t.Mapping[str, t.Mapping[str, t.Any]], current_
                                      "rotate from.", "run site.yml first (it makes the root and installs cacerts), "
                                      "or point istio_ca_dir at the directory that holds the mesh's root",
                                      names, None, "istio_ca_dir"))
-    roots = {name: cacerts_roots(members[name].get("cacerts")) for name in names}
-    on_new = [name for name in names if roots[name][0] and roots[name] == (new, [new])]
-    if new and (new == old or (not under_way and on_new and all(not roots[name][0] or name in on_new for name in names))):
+    running = {name: cacerts_roots(members[name].get("cacerts")) for name in names}
+    roots = {name: running[name][0] for name in names}
+    trusted = {name: running[name][1] for name in names}
+    newcomers = [name for name in names if not roots[name] and not trusted[name]]
+    result["newcomers"] = newcomers
+    # Clusters that do not run the new root alone (a newcomer takes it from site.yml once it is promoted).
+    behind = [name for name in names if name not in newcomers and (roots[name] != new or set(trusted[name]) != {new})]
+    if new and (new == old or (not under_way and not behind and len(newcomers) < len(names))):
         # The istio role keeps the rotation's root already: the last stage promoted it (a given CA: the
         # mesh runs it alone and istio_ca_cert is still to name it).
         result["promoted"] = True
@@ -127,13 +132,7 @@ def plan(rotation: str, members: t.Mapping[str, t.Mapping[str, t.Any]], current_
                                      % (rotation, new, old),
                                      "start a new rotation under another istio_ca_rotation name", names, None,
                                      "istio_ca_rotation"))
-    trusted = {name: roots[name][1] for name in names}
-    roots = {name: roots[name][0] for name in names}
-    newcomers = [name for name in names if not roots[name] and not trusted[name]]
-    result["newcomers"] = newcomers
     if result["promoted"]:
-        # Promoted: every cluster must trust the new root alone (a newcomer takes it from site.yml).
-        behind = [name for name in names if name not in newcomers and (roots[name] != new or set(trusted[name]) != {new})]
         if behind:
             return _fail(result, problem("ISTIO_CA_ROTATION_FINISHED",
                                          "Istio rotation %s finished earlier (to root %s), but %s run%s another "
