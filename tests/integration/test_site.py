@@ -56,6 +56,12 @@ def test_second_run_changes_nothing(converged):
     run_molecule("converge", env={"MOLECULE_STATUS_DIR": out})
     run = run_molecule("idempotence", env={"MOLECULE_STATUS_DIR": out}, expect=None)
     assert run.returncode == 0 and "idempotence] Executed: Successful" in run.output, run.output[-6000:]
+    # Every stage imports validate.yml and lease.yml, and the join imports the API server stage again;
+    # those plays end before their tasks once the run has done that work: one validation, the lease
+    # taken and given back, the API servers exposed once.
+    assert task_runs(run.output, "Check the whole topology at once") == 1, run.output[-6000:]
+    assert task_runs(run.output, "mesh_lease : Take or renew the mesh lease") == 2
+    assert task_runs(run.output, "apiserver_nodeport : Expose the API server") == 1
 
 
 def test_every_role_did_what_it_promises(converged):
@@ -69,8 +75,12 @@ def test_every_role_did_what_it_promises(converged):
 
 def test_check_diff_on_converged_lab_changes_nothing(converged):
     out, _first = converged
-    counts = changed(site(out, "--check", "--diff"))
+    output = site(out, "--check", "--diff")
+    counts = changed(output)
     assert counts and all(count == 0 for count in counts.values()), counts
+    # Check mode takes no lease: the lease plays end before any of their tasks.
+    assert task_runs(output, "mesh_lease :") == 0
+    assert task_runs(output, "Check the whole topology at once") == 1
 
 
 def helm_releases(lab):
@@ -81,6 +91,11 @@ def helm_releases(lab):
         secrets = client.CoreV1Api(cluster.api_client()).list_secret_for_all_namespaces(label_selector="owner=helm")
         found[name] = sorted({s.metadata.labels["name"] for s in secrets.items})
     return found
+
+
+def task_runs(output, task):
+    """How many times a task whose header contains ``task`` started in the run (skipped ones included)."""
+    return sum(1 for header in re.findall(r"^TASK \[(.*)\]", output, re.M) if task in header)
 
 
 def task_outcomes(output, task):
