@@ -168,3 +168,37 @@ def test_the_exec_info_carries_the_cluster_when_asked(tmp_path):
                                "print(json.dumps({'status': {'token': info['spec']['cluster']['server']}}))")
     access = _kube_api.Access(config("one", user={"exec": {"command": command, "provideClusterInfo": True}}), None)
     assert json.loads(json.dumps(access.credentials())) == {"token": "https://10.0.0.1:6443"}
+
+
+def self_signed_ca_pem():
+    import datetime  # pylint: disable=import-outside-toplevel
+    from cryptography import x509  # pylint: disable=import-outside-toplevel
+    from cryptography.hazmat.primitives import hashes, serialization  # pylint: disable=import-outside-toplevel
+    from cryptography.hazmat.primitives.asymmetric import ec  # pylint: disable=import-outside-toplevel
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "kubernetes")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_a_cluster_ca_in_the_kubeconfig_is_the_only_ca_trusted(tmp_path):
+    """As kubectl: a kubeconfig naming its cluster's CA trusts that CA alone, not the system's public CAs;
+    one naming none trusts the system's; insecure-skip-tls-verify checks nothing."""
+    pem = self_signed_ca_pem()
+    given = _kube_api.Access(config(cluster={"server": "https://10.0.0.1:6443", "certificate-authority-data": b64(pem)}), None)
+    context = _kube_api._tls_context(given, {})  # pylint: disable=protected-access
+    assert context.cert_store_stats()["x509_ca"] == 1
+    assert context.verify_mode == _kube_api.ssl.CERT_REQUIRED and context.check_hostname
+    (tmp_path / "ca.crt").write_text(pem, encoding="utf-8")
+    from_file = _kube_api.Access(config(cluster={"server": "https://10.0.0.1:6443", "certificate-authority": "ca.crt"}),
+                                 None, {"clusters/one": str(tmp_path)})
+    assert _kube_api._tls_context(from_file, {}).cert_store_stats()["x509_ca"] == 1  # pylint: disable=protected-access
+    system = _kube_api.ssl.create_default_context().cert_store_stats()["x509_ca"]
+    none_named = _kube_api._tls_context(_kube_api.Access(config(), None), {})  # pylint: disable=protected-access
+    assert none_named.cert_store_stats()["x509_ca"] == system
+    insecure = _kube_api.Access(config(cluster={"server": "https://10.0.0.1:6443", "insecure-skip-tls-verify": True}), None)
+    context = _kube_api._tls_context(insecure, {})  # pylint: disable=protected-access
+    assert context.verify_mode == _kube_api.ssl.CERT_NONE and not context.check_hostname
