@@ -238,7 +238,7 @@ class _Connection(http.client.HTTPSConnection):
 class RestTransport:
     """JSON requests to one API server over one kept-alive connection."""
 
-    def __init__(self, access: Access) -> None:
+    def __init__(self, access: Access, timeout: float = REQUEST_TIMEOUT) -> None:
         credentials = access.credentials()
         url = urllib.parse.urlsplit(access.server)
         self.prefix = url.path.rstrip("/")
@@ -251,11 +251,11 @@ class RestTransport:
         proxy = urllib.parse.urlsplit(access.cluster.get("proxy-url") or "")
         target = (proxy.hostname, proxy.port) if proxy.hostname else (host, port)
         if url.scheme == "https":
-            self.connect = lambda: _Connection(target[0], target[1], timeout=REQUEST_TIMEOUT,
+            self.connect = lambda: _Connection(target[0], target[1], timeout=timeout,
                                                context=_tls_context(access, credentials),
                                                server_name=access.cluster.get("tls-server-name"))
         else:
-            self.connect = lambda: http.client.HTTPConnection(target[0], target[1], timeout=REQUEST_TIMEOUT)
+            self.connect = lambda: http.client.HTTPConnection(target[0], target[1], timeout=timeout)
         self.tunnel = (host, port or (443 if url.scheme == "https" else 80)) if proxy.hostname else None
         self.connection: t.Optional[http.client.HTTPConnection] = None
 
@@ -267,10 +267,12 @@ class RestTransport:
         return self.connection
 
     def request(self, method: str, path: str, query: t.Sequence[t.Tuple[str, str]] = (), body: t.Any = None,
-                content_type: str = "application/json") -> t.Any:
+                content_type: str = "application/json", raw: bool = False) -> t.Any:
         url = self.prefix + path + ("?" + urllib.parse.urlencode(list(query)) if query else "")
         data = json.dumps(body).encode() if body is not None else None
         headers = dict(self.headers, **({"Content-Type": content_type} if data is not None else {}))
+        if raw:
+            headers["Accept"] = "text/plain, */*"
         for attempt in (1, 2):
             reused = self.connection is not None
             try:
@@ -291,6 +293,8 @@ class RestTransport:
             except ValueError:
                 message = payload.decode(errors="replace")[:300]
             raise ApiError(response.status, response.reason, message)
+        if raw:
+            return payload
         return json.loads(payload) if payload else None
 
     def close(self) -> None:
@@ -309,7 +313,7 @@ class LibraryTransport:
         self.dynamic = DynamicClient(api)
 
     def request(self, method: str, path: str, query: t.Sequence[t.Tuple[str, str]] = (), body: t.Any = None,
-                content_type: str = "application/json") -> t.Any:
+                content_type: str = "application/json", raw: bool = False) -> t.Any:
         from kubernetes.dynamic.exceptions import DynamicApiError
 
         try:
@@ -322,6 +326,8 @@ class LibraryTransport:
             except (TypeError, ValueError):
                 pass
             raise ApiError(err.status, err.reason or "", message) from err
+        if raw:
+            return response.data
         return json.loads(response.data) if response.data else None
 
     def close(self) -> None:
@@ -329,15 +335,15 @@ class LibraryTransport:
 
 
 def transport(cluster: str, kubeconfig: t.Any = None, context: t.Optional[str] = None,
-              library: bool = False) -> t.Any:
+              library: bool = False, timeout: float = REQUEST_TIMEOUT) -> t.Any:
     """The transport to one cluster: RestTransport, or LibraryTransport for what it leaves to the library
-    (or when ``library`` asks for it)."""
+    (or when ``library`` asks for it). ``timeout``: seconds to connect and for each answer."""
     context = context or env_fallback_value("K8S_AUTH_CONTEXT")
     if not library:
         source = "the kubeconfig given as content" if isinstance(kubeconfig, dict) else kubeconfig or "default"
         try:
             config, origin, source = load_kubeconfig(kubeconfig)
-            return RestTransport(Access(config, context, origin))
+            return RestTransport(Access(config, context, origin), timeout)
         except Unsupported:
             pass
         except (OSError, KeyError, TypeError, ValueError, ssl.SSLError, subprocess.SubprocessError) as err:
@@ -382,6 +388,22 @@ class Api:
             self.groups[api_version] = self._discover(api_version)
         return self.groups[api_version].get(kind)
 
+    def get(self, what: str, path: str, query: t.Sequence[t.Tuple[str, str]] = ()) -> t.Any:
+        """The object (or list) at ``path``, None when the API answers 404; other answers raise ApiError."""
+        try:
+            return self.request(what, "GET", path, query=query)
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def version(self) -> str:
+        """The cluster's gitVersion; raises ClusterError naming the cluster when it cannot be read."""
+        try:
+            return (self.request("version", "GET", "/version") or {}).get("gitVersion") or ""
+        except ApiError as err:
+            raise ClusterError(self.name, "API server answered %s" % describe_api_exception(err), err.status) from err
+
     def path(self, api_version: str, kind: str, namespace: t.Optional[str] = None, name: t.Optional[str] = None) -> str:
         found = self.resource(api_version, kind)
         if found is None:
@@ -399,5 +421,6 @@ class Api:
         self.connection.close()
 
 
-def connect(cluster: str, kubeconfig: t.Any = None, context: t.Optional[str] = None, library: bool = False) -> Api:
-    return Api(cluster, transport(cluster, kubeconfig, context, library))
+def connect(cluster: str, kubeconfig: t.Any = None, context: t.Optional[str] = None, library: bool = False,
+            timeout: float = REQUEST_TIMEOUT) -> Api:
+    return Api(cluster, transport(cluster, kubeconfig, context, library, timeout))

@@ -14,97 +14,77 @@ east-west gateways' addresses. The comparison with the Topology is the pure ``_s
 from __future__ import annotations
 
 import typing as t
+import urllib.parse
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import TRUST_BUNDLE
 from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium import clustermesh_secret_peers
+from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError
+from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import ApiError, connect
 from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_fingerprint
-from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError, api_client, server_version
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import istiod_report, kvstoremesh_report
 from ansible_collections.multicloud.interconnect.plugins.module_utils._status import ISTIO_CLUSTER_ANNOTATION, Observed
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import Cluster
 
-try:
-    from kubernetes import client as k8s_client
-    from kubernetes.client.rest import ApiException
-except ImportError:  # the module reports it through missing_required_lib before any read
-    k8s_client = None
 
-    class ApiException(Exception):  # type: ignore[no-redef]
-        """Stands in for the library's, so the handlers below still parse."""
-
-        status = None
-        reason = None
-
-
-def _absent_is_none(call):
-    try:
-        return call()
-    except ApiException as err:
-        if err.status == 404:
-            return None
-        raise
+def _namespaced(namespace: str, plural: str, name: str = "") -> str:
+    path = "/api/v1/namespaces/%s/%s" % (urllib.parse.quote(namespace, safe=""), plural)
+    return path + ("/" + urllib.parse.quote(name, safe="") if name else "")
 
 
 def observe(cluster: Cluster, params: t.Mapping[str, t.Any]) -> Observed:
     """What ``cluster`` (of the Topology) shows; an unreachable cluster or a failed read is reported, not raised.
 
-    ``params``: ``timeout``, ``cilium_namespace`` and ``istio_namespace``.
+    ``params``: ``timeout`` (seconds to connect and for each answer), ``cilium_namespace`` and ``istio_namespace``.
     """
     name = cluster.name
-    timeout = params["timeout"]
     try:
-        api = api_client(name, cluster.kubeconfig, cluster.context)
-        version = server_version(name, api, timeout)
+        api = connect(name, cluster.kubeconfig, cluster.context, timeout=params["timeout"])
+        version = api.version()
     except ClusterError as err:
         return Observed(reachable=False, error=str(err))
-    core = k8s_client.CoreV1Api(api)
     seen = Observed(version=version)
+    cilium, istio = params["cilium_namespace"], params["istio_namespace"]
     try:
-        config = _absent_is_none(lambda: core.read_namespaced_config_map(
-            "cilium-config", params["cilium_namespace"], _request_timeout=timeout))
+        config = api.get("cilium-config", _namespaced(cilium, "configmaps", "cilium-config"))
         if config is not None:
-            seen.cilium_cluster_name = (config.data or {}).get("cluster-name")
-            seen.cilium_cluster_id = (config.data or {}).get("cluster-id")
-        mesh = _absent_is_none(lambda: core.read_namespaced_secret(
-            "cilium-clustermesh", params["cilium_namespace"], _request_timeout=timeout))
+            seen.cilium_cluster_name = (config.get("data") or {}).get("cluster-name")
+            seen.cilium_cluster_id = (config.get("data") or {}).get("cluster-id")
+        mesh = api.get("cilium-clustermesh", _namespaced(cilium, "secrets", "cilium-clustermesh"))
         if mesh is not None:
-            seen.cilium_peers = clustermesh_secret_peers(mesh.data, name)
+            seen.cilium_peers = clustermesh_secret_peers(mesh.get("data"), name)
         elif config is not None:
             seen.cilium_peers = []
         if config is not None:
-            seen.kvstoremesh_remotes, seen.kvstoremesh_reason = kvstoremesh_report(api, params["cilium_namespace"], timeout)
-        ca = _absent_is_none(lambda: core.read_namespaced_secret(
-            "cilium-ca", params["cilium_namespace"], _request_timeout=timeout))
-        if ca is not None and (ca.data or {}).get("ca.crt"):
-            seen.cilium_ca_fingerprint = pem_fingerprint(ca.data["ca.crt"])
-            bundle = _absent_is_none(lambda: core.read_namespaced_config_map(
-                TRUST_BUNDLE, params["cilium_namespace"], _request_timeout=timeout))
-            seen.cilium_ca_trust = bundle_fingerprints((bundle.data or {}).get("ca.crt") if bundle else None) \
-                or bundle_fingerprints(ca.data["ca.crt"])
-        custom = k8s_client.CustomObjectsApi(api)
-        kosmos = _absent_is_none(lambda: custom.list_cluster_custom_object(
-            "kosmos.io", "v1alpha1", "clusters", _request_timeout=timeout))
+            seen.kvstoremesh_remotes, seen.kvstoremesh_reason = kvstoremesh_report(api, cilium)
+        ca = api.get("cilium-ca", _namespaced(cilium, "secrets", "cilium-ca"))
+        ca_cert = (ca.get("data") or {}).get("ca.crt") if ca is not None else None
+        if ca_cert:
+            seen.cilium_ca_fingerprint = pem_fingerprint(ca_cert)
+            bundle = api.get(TRUST_BUNDLE, _namespaced(cilium, "configmaps", TRUST_BUNDLE))
+            seen.cilium_ca_trust = bundle_fingerprints((bundle.get("data") or {}).get("ca.crt") if bundle else None) \
+                or bundle_fingerprints(ca_cert)
+        kosmos = api.get("Kosmos clusters", "/apis/kosmos.io/v1alpha1/clusters")
         if kosmos is not None:
             seen.kosmos_clusters = {
                 item["metadata"]["name"]: ((item.get("spec") or {}).get("clusterLinkOptions") or {}).get("networkType")
-                for item in kosmos.get("items", [])
+                for item in kosmos.get("items") or []
             }
-        secrets = _absent_is_none(lambda: core.list_namespaced_secret(
-            params["istio_namespace"], label_selector="istio/multiCluster=true", _request_timeout=timeout))
+        secrets = api.get("Istio remote secrets", _namespaced(istio, "secrets"),
+                          query=[("labelSelector", "istio/multiCluster=true")])
         if secrets is not None:
             seen.istio_remote_secrets = sorted(
-                (s.metadata.annotations or {}).get(ISTIO_CLUSTER_ANNOTATION)
-                or s.metadata.name.replace("istio-remote-secret-", "")
-                for s in secrets.items
+                (s["metadata"].get("annotations") or {}).get(ISTIO_CLUSTER_ANNOTATION)
+                or s["metadata"]["name"].replace("istio-remote-secret-", "")
+                for s in secrets.get("items") or []
             )
-        if secrets is not None and secrets.items:
-            seen.istiod_remotes, seen.istiod_reason = istiod_report(api, params["istio_namespace"], timeout)
+        if secrets is not None and secrets.get("items"):
+            seen.istiod_remotes, seen.istiod_reason = istiod_report(api, istio)
         elif secrets is not None:
-            seen.istiod_reason = "no remote secret in %s: istiod has no remote cluster to report" % params["istio_namespace"]
-        services = _absent_is_none(lambda: core.list_namespaced_service(
-            params["istio_namespace"], label_selector="topology.istio.io/network", _request_timeout=timeout))
-        seen.gateway_addresses = sorted(_gateway_addresses(services.items if services else []))
-    except ApiException as err:
+            seen.istiod_reason = "no remote secret in %s: istiod has no remote cluster to report" % istio
+        services = api.get("east-west gateways", _namespaced(istio, "services"),
+                           query=[("labelSelector", "topology.istio.io/network")])
+        seen.gateway_addresses = sorted(_gateway_addresses((services or {}).get("items") or []))
+    except ApiError as err:
         seen.reachable = False
         seen.error = "cluster %s: API answered %s %s" % (name, err.status, err.reason)
     except Exception as err:  # connection dropped in the middle: report it, do not hide the rest
@@ -113,11 +93,11 @@ def observe(cluster: Cluster, params: t.Mapping[str, t.Any]) -> Observed:
     return seen
 
 
-def _gateway_addresses(services):
+def _gateway_addresses(services: t.Iterable[t.Mapping[str, t.Any]]) -> t.Iterator[str]:
     for service in services:
-        ports = [p for p in (service.spec.ports or []) if p.port == 15443]
-        ingress = ((service.status.load_balancer or {}) and service.status.load_balancer.ingress) or []
+        ports = [p for p in ((service.get("spec") or {}).get("ports") or []) if p.get("port") == 15443]
+        ingress = (((service.get("status") or {}).get("loadBalancer") or {}).get("ingress")) or []
         for entry in ingress:
-            yield "%s:15443" % (entry.ip or entry.hostname)
-        if not ingress and ports and ports[0].node_port:
-            yield "nodePort %d" % ports[0].node_port
+            yield "%s:15443" % (entry.get("ip") or entry.get("hostname"))
+        if not ingress and ports and ports[0].get("nodePort"):
+            yield "nodePort %d" % ports[0]["nodePort"]

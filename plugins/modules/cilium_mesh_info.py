@@ -150,49 +150,41 @@ report:
 
 import time
 import typing as t
+import urllib.parse
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium import (
     mesh_report,
     clustermesh_secret_peers,
     render_report,
 )
-from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
-    ApiException,
-    ClusterError,
-    api_client,
-    cluster_module,
-    describe_api_exception,
-)
+from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError, cluster_module, describe_api_exception
+from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import ApiError, connect
 from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import TRUST_BUNDLE
 from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import CONNECTED, NOT_CONNECTED, UNKNOWN, verdict
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import kvstoremesh_report
 
 
-def _read(cluster: str, call: t.Callable[[], t.Any]) -> t.Any:
-    try:
-        return call()
-    except ApiException as err:
-        if getattr(err, "status", None) == 404:
-            return None
-        raise ClusterError(cluster, describe_api_exception(err)) from err
-
-
 def observe(cluster: str, spec: t.Mapping[str, t.Any], namespace: str) -> t.Dict[str, t.Any]:
     """What one cluster runs; secrets are read for their keys and the CA certificate only."""
-    from kubernetes import client as k8s_client  # imported here: api_client already reported a missing library
+    api = connect(cluster, spec.get("kubeconfig"), spec.get("context"))
+    base = "/api/v1/namespaces/%s" % urllib.parse.quote(namespace, safe="")
 
-    core = k8s_client.CoreV1Api(api_client(cluster, spec.get("kubeconfig"), spec.get("context")))
-    config = _read(cluster, lambda: core.read_namespaced_config_map("cilium-config", namespace))
-    mesh = _read(cluster, lambda: core.read_namespaced_secret("cilium-clustermesh", namespace))
-    ca = _read(cluster, lambda: core.read_namespaced_secret("cilium-ca", namespace))
-    bundle = _read(cluster, lambda: core.read_namespaced_config_map(TRUST_BUNDLE, namespace))
-    ca_cert = ((ca.data or {}) if ca else {}).get("ca.crt")
+    def read(plural: str, name: str) -> t.Dict[str, t.Any]:
+        try:
+            found = api.get(name, "%s/%s/%s" % (base, plural, name))
+        except ApiError as err:
+            raise ClusterError(cluster, describe_api_exception(err), err.status) from err
+        return dict((found or {}).get("data") or {})
+
+    config, mesh = read("configmaps", "cilium-config"), read("secrets", "cilium-clustermesh")
+    ca_cert = read("secrets", "cilium-ca").get("ca.crt")
+    bundle = read("configmaps", TRUST_BUNDLE)
     return {
-        "config": dict((config.data or {}) if config else {}),
-        "peers": clustermesh_secret_peers(mesh.data if mesh else None, spec.get("name") or cluster),
+        "config": config,
+        "peers": clustermesh_secret_peers(mesh or None, spec.get("name") or cluster),
         "ca_fingerprint": pem_fingerprint(ca_cert),
-        "ca_trust": bundle_fingerprints(((bundle.data or {}) if bundle else {}).get("ca.crt")) or bundle_fingerprints(ca_cert),
+        "ca_trust": bundle_fingerprints(bundle.get("ca.crt")) or bundle_fingerprints(ca_cert),
     }
 
 
@@ -205,8 +197,8 @@ def connections(clusters: t.Mapping[str, t.Any], namespace: str, wait: int) -> t
             if result.get(name, {}).get("state") == CONNECTED:
                 continue
             try:
-                api = api_client(name, spec.get("kubeconfig"), spec.get("context"))
-                reported, reason = kvstoremesh_report(api, namespace, 10)
+                reported, reason = kvstoremesh_report(connect(name, spec.get("kubeconfig"), spec.get("context"), timeout=10),
+                                                      namespace)
             except ClusterError as err:
                 reported, reason = None, str(err)
             result[name] = verdict("kvstoremesh", spec.get("peers") or [], reported, reason)

@@ -146,8 +146,9 @@ def restart(lab, cluster, deployment, namespace=KUBE_SYSTEM) -> None:
 def metrics_report(lab, cluster):
     """Remote cluster -> ready as the status report reads it (kvstoremesh's metrics through the pod
     proxy), or None while they cannot be read (a Pod just started listens on its metrics port last)."""
+    from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import connect
     from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import kvstoremesh_report
-    return kvstoremesh_report(lab.clusters[cluster].api_client(), KUBE_SYSTEM, 10)[0]
+    return kvstoremesh_report(connect(cluster, lab.clusters[cluster].kubeconfig, timeout=10), KUBE_SYSTEM)[0]
 
 
 def both_read_one_refuses(lab, left, right) -> bool:

@@ -41,44 +41,39 @@ def test_mismatch_fails_naming_the_cluster_unless_told_not_to(capsys, monkeypatc
     assert code == 0 and result["clusters"]["cluster02"]["missing_peers"] == ["cluster01"]
 
 
-class FakeSecret:
-    def __init__(self, data):
-        self.data = data
-
-
 def test_observe_reads_peer_keys_only(monkeypatch):
-    class Core:
-        def __init__(self, api):
-            pass
+    objects = {
+        "/api/v1/namespaces/kube-system/configmaps/cilium-config": {"data": {"cluster-name": "cluster01", "cluster-id": "1"}},
+        # As the 1.20 chart renders it: a peer config, its TLS material, the agents' host aliases.
+        "/api/v1/namespaces/kube-system/secrets/cilium-clustermesh": {"data": {
+            "cluster02": base64.b64encode(b"endpoints:\n- https://cluster02.mesh.cilium.io:32002\n").decode(),
+            "cluster02.etcd-client.key": "aw==",
+            "cilium-host-aliases": base64.b64encode(b'{"cluster02.mesh.cilium.io": []}').decode()}},
+    }
+    paths = []
 
-        def read_namespaced_config_map(self, name, namespace):
-            if name == "cilium-config":
-                return FakeSecret({"cluster-name": "cluster01", "cluster-id": "1"})
-            raise cilium_mesh_info.ApiException(status=404)
+    class Api:
+        def get(self, what, path):
+            paths.append(path)
+            return objects.get(path)
 
-        def read_namespaced_secret(self, name, namespace):
-            if name == "cilium-clustermesh":
-                # As the 1.20 chart renders it: a peer config, its TLS material, the agents' host aliases.
-                return FakeSecret({"cluster02": base64.b64encode(b"endpoints:\n- https://cluster02.mesh.cilium.io:32002\n"),
-                                   "cluster02.etcd-client.key": "aw==",
-                                   "cilium-host-aliases": base64.b64encode(b'{"cluster02.mesh.cilium.io": []}')})
-            raise cilium_mesh_info.ApiException(status=404)
-
-    from kubernetes import client as k8s_client
-    monkeypatch.setattr(k8s_client, "CoreV1Api", Core)
-    monkeypatch.setattr(cilium_mesh_info, "api_client", lambda *a: None)
+    monkeypatch.setattr(cilium_mesh_info, "connect", lambda *a, **kw: Api())
     result = cilium_mesh_info.observe("cluster01", {}, "kube-system")
     assert result == {"config": {"cluster-name": "cluster01", "cluster-id": "1"}, "peers": ["cluster02"],
                       "ca_fingerprint": None, "ca_trust": []}
+    assert sorted(paths) == sorted(["/api/v1/namespaces/kube-system/configmaps/cilium-config",
+                                    "/api/v1/namespaces/kube-system/secrets/cilium-clustermesh",
+                                    "/api/v1/namespaces/kube-system/secrets/cilium-ca",
+                                    "/api/v1/namespaces/kube-system/configmaps/cilium-root-ca.crt"])
 
 
 def test_connection_waits_for_kvstoremesh_and_fails_when_asked(capsys, monkeypatch):
     observed = {"cluster01": seen("cluster01", 1, ["cluster02"]), "cluster02": seen("cluster02", 2, ["cluster01"])}
     reads = {"cluster01": [({"cluster02": False}, None), ({"cluster02": True}, None)],
              "cluster02": [({"cluster01": True}, None)]}
-    monkeypatch.setattr(cilium_mesh_info, "api_client", lambda name, kubeconfig, context: name)
+    monkeypatch.setattr(cilium_mesh_info, "connect", lambda name, kubeconfig, context, timeout: name)
     monkeypatch.setattr(cilium_mesh_info, "kvstoremesh_report",
-                        lambda api, namespace, timeout: reads[api].pop(0) if len(reads[api]) > 1 else reads[api][0])
+                        lambda api, namespace: reads[api].pop(0) if len(reads[api]) > 1 else reads[api][0])
     monkeypatch.setattr(cilium_mesh_info.time, "sleep", lambda seconds: None)
     code, result = run({"clusters": CLUSTERS, "wait_connected": 30, "fail_on_not_connected": True}, capsys, observed,
                        monkeypatch)

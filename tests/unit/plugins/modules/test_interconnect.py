@@ -25,10 +25,11 @@ def clusters(monkeypatch):
     monkeypatch.setattr(interconnect_info, "ClusterAccess", factory)
     # What each istiod reports: every remote cluster it has a secret for is synced, unless a test says otherwise.
     monkeypatch.setattr(interconnect_info, "istiod_report", istiod_report)
+    monkeypatch.setattr(interconnect_info, "metrics_api", lambda access: access.api)
     return lab
 
 
-def istiod_report(cluster, namespace, timeout):
+def istiod_report(cluster, namespace):
     """(remote -> state, reason) as a real istiod would report: synced for each remote secret, or what a test set."""
     if getattr(cluster, "istiod", None) is not None:
         return cluster.istiod
