@@ -17,6 +17,7 @@ import datetime
 import json
 import time
 import typing as t
+import urllib.parse
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import (
     CLUSTER_ANNOTATION,
@@ -35,17 +36,8 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._istio imp
     parse_mesh_networks,
 )
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_plan import Action
-from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
-    ApiException,
-    ClusterError,
-    api_client,
-    describe_api_exception,
-)
-
-try:
-    from kubernetes import client as k8s_client
-except ImportError:  # pragma: no cover - _k8s reports the missing library
-    k8s_client = None
+from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError, describe_api_exception
+from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import ApiError, connect
 
 try:
     import yaml
@@ -76,67 +68,67 @@ class ClusterAccess:
     def __init__(self, spec: ClusterSpec, options: t.Mapping[str, t.Any]) -> None:
         self.spec = spec
         self.options = options
-        self.api = api_client(spec.name, spec.kubeconfig, spec.context)
-        self.core = k8s_client.CoreV1Api(self.api)
-        self.apps = k8s_client.AppsV1Api(self.api)
         self.timeout = options.get("request_timeout", 20)
+        self.api = connect(spec.name, spec.kubeconfig, spec.context, timeout=self.timeout)
 
-    def _call(self, what: str, function: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any) -> t.Any:
-        kwargs.setdefault("_request_timeout", self.timeout)
+    def _path(self, plural: str, name: str = "", group: str = "/api/v1") -> str:
+        path = "%s/namespaces/%s/%s" % (group, urllib.parse.quote(self.options["namespace"], safe=""), plural)
+        return path + ("/" + urllib.parse.quote(name, safe="") if name else "")
+
+    def _call(self, what: str, path: str, query: t.Sequence[t.Tuple[str, str]] = ()) -> t.Any:
+        """The object or list at ``path``, None when it does not exist."""
         try:
-            return function(*args, **kwargs)
-        except Exception as err:  # ApiException, or a connection error that names the endpoint
-            if isinstance(err, ApiException) and getattr(err, "status", None) == 404:
-                return None
+            return self.api.get(what, path, query=query)
+        except ApiError as err:
             raise ClusterError(self.spec.name, "%s: %s" % (what, _describe(err))) from err
 
     def observe(self) -> Observed:
         ns = self.options["namespace"]
         obs = Observed()
-        obs.namespace_exists = self._call("read namespace " + ns, self.core.read_namespace, ns) is not None
+        obs.namespace_exists = self._call("read namespace " + ns,
+                                          "/api/v1/namespaces/%s" % urllib.parse.quote(ns, safe="")) is not None
         if not obs.namespace_exists:
             obs.reader_account_exists = obs.mesh_configmap_exists = False
             self._observe_gateway(obs)  # the node addresses a planned NodePort gateway will use
             return obs
-        state_cm = self._call("read ConfigMap " + STATE_CONFIGMAP, self.core.read_namespaced_config_map,
-                              STATE_CONFIGMAP, ns)
+        state_cm = self._call("read ConfigMap " + STATE_CONFIGMAP, self._path("configmaps", STATE_CONFIGMAP))
         if state_cm is not None:
             obs.state_configmap_exists = True
             try:
-                obs.state = json.loads((state_cm.data or {}).get(STATE_KEY) or "null")
+                obs.state = json.loads((state_cm.get("data") or {}).get(STATE_KEY) or "null")
             except ValueError:
                 obs.state = None
-        secrets = self._call("list remote secrets", self.core.list_namespaced_secret, ns,
-                             label_selector=MULTICLUSTER_LABEL + "=true")
-        for item in (secrets.items if secrets else []):
-            name = item.metadata.name
+        secrets = self._call("list remote secrets", self._path("secrets"), [("labelSelector", MULTICLUSTER_LABEL + "=true")])
+        for item in (secrets or {}).get("items") or []:
+            meta = item["metadata"]
+            name = meta["name"]
             if not name.startswith(REMOTE_SECRET_PREFIX):
                 continue
-            source = (item.metadata.annotations or {}).get(CLUSTER_ANNOTATION) or name[len(REMOTE_SECRET_PREFIX):]
+            source = (meta.get("annotations") or {}).get(CLUSTER_ANNOTATION) or name[len(REMOTE_SECRET_PREFIX):]
             obs.remote_secrets[name] = {
                 "source": source,
-                "managed": (item.metadata.labels or {}).get(MANAGED_BY_LABEL) == MANAGED_BY,
-                "labels": dict(item.metadata.labels or {}),
-                "annotations": dict(item.metadata.annotations or {}),
-                "kubeconfig": _decode_kubeconfig(item.data or {}, source),
+                "managed": (meta.get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY,
+                "labels": dict(meta.get("labels") or {}),
+                "annotations": dict(meta.get("annotations") or {}),
+                "kubeconfig": _decode_kubeconfig(item.get("data") or {}, source),
             }
-        token = self._call("read Secret " + TOKEN_SECRET, self.core.read_namespaced_secret, TOKEN_SECRET, ns)
+        token = self._call("read Secret " + TOKEN_SECRET, self._path("secrets", TOKEN_SECRET))
         if token is not None:
             obs.token_secret_exists = True
-            obs.token_secret_managed = (token.metadata.labels or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
-            raw = (token.data or {}).get("token")
+            obs.token_secret_managed = (token["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
+            raw = (token.get("data") or {}).get("token")
             obs.token = base64.b64decode(raw).decode() if raw else None
-        obs.reader_account_exists = self._call("read ServiceAccount", self.core.read_namespaced_service_account,
-                                               READER_SERVICE_ACCOUNT, ns) is not None
-        mesh = self._call("read ConfigMap " + self.options["mesh_config_map"], self.core.read_namespaced_config_map,
-                          self.options["mesh_config_map"], ns)
+        obs.reader_account_exists = self._call("read ServiceAccount",
+                                               self._path("serviceaccounts", READER_SERVICE_ACCOUNT)) is not None
+        mesh_name = self.options["mesh_config_map"]
+        mesh = self._call("read ConfigMap " + mesh_name, self._path("configmaps", mesh_name))
         obs.mesh_configmap_exists = mesh is not None
         if mesh is not None:
-            obs.mesh_networks = parse_mesh_networks((mesh.data or {}).get("meshNetworks"))
+            obs.mesh_networks = parse_mesh_networks((mesh.get("data") or {}).get("meshNetworks"))
         self._observe_gateway(obs)
-        deployments = self._call("list istiod Deployments", self.apps.list_namespaced_deployment, ns,
-                                 label_selector="app=istiod")
-        obs.control_planes = sorted(d.metadata.name for d in (deployments.items if deployments else []))
+        deployments = self._call("list istiod Deployments", self._path("deployments", group="/apis/apps/v1"),
+                                 [("labelSelector", "app=istiod")])
+        obs.control_planes = sorted(d["metadata"]["name"] for d in (deployments or {}).get("items") or [])
         return obs
 
     def _observe_gateway(self, obs: Observed) -> None:
@@ -149,42 +141,39 @@ class ClusterAccess:
 
     def read_gateway_service(self) -> t.Optional[t.Dict[str, t.Any]]:
         name = self.options["gateway_service"]
-        svc = self._call("read Service " + name, self.core.read_namespaced_service, name, self.options["namespace"])
+        svc = self._call("read Service " + name, self._path("services", name))
         if svc is None:
             return None
+        spec = svc.get("spec") or {}
         node_port = None
-        for port in svc.spec.ports or []:
-            if port.port == GATEWAY_PORT:
-                node_port = port.node_port
-        ingress = []
-        if svc.status and svc.status.load_balancer and svc.status.load_balancer.ingress:
-            for entry in svc.status.load_balancer.ingress:
-                if entry.ip or entry.hostname:
-                    ingress.append(entry.ip or entry.hostname)
-        return {"name": name, "type": svc.spec.type, "node_port": node_port, "ingress": ingress}
+        for port in spec.get("ports") or []:
+            if port.get("port") == GATEWAY_PORT:
+                node_port = port.get("nodePort")
+        ingress = [entry.get("ip") or entry.get("hostname")
+                   for entry in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+                   if entry.get("ip") or entry.get("hostname")]
+        return {"name": name, "type": spec.get("type"), "node_port": node_port, "ingress": ingress}
 
     def node_addresses(self) -> t.List[str]:
         """InternalIPs of the worker nodes (all nodes when every node is a control-plane node)."""
-        nodes = self._call("list nodes", self.core.list_node)
+        nodes = self._call("list nodes", "/api/v1/nodes")
         workers, everyone = [], []
-        for node in (nodes.items if nodes else []):
-            ips = [a.address for a in (node.status.addresses or []) if a.type == "InternalIP"] if node.status else []
+        for node in (nodes or {}).get("items") or []:
+            ips = [a["address"] for a in ((node.get("status") or {}).get("addresses") or []) if a.get("type") == "InternalIP"]
             everyone.extend(ips[:1])
-            if "node-role.kubernetes.io/control-plane" not in (node.metadata.labels or {}):
+            if "node-role.kubernetes.io/control-plane" not in (node["metadata"].get("labels") or {}):
                 workers.extend(ips[:1])
         return sorted(workers or everyone)
 
     # -- writes --
     def create_token_secret(self, body: t.Mapping[str, t.Any]) -> None:
-        self._write("create Secret " + TOKEN_SECRET, self.core.create_namespaced_secret,
-                    self.options["namespace"], body)
+        self._write("create Secret " + TOKEN_SECRET, "POST", self._path("secrets"), body)
 
     def wait_token(self, timeout: float) -> str:
         deadline = time.monotonic() + timeout
         while True:
-            secret = self._call("read Secret " + TOKEN_SECRET, self.core.read_namespaced_secret, TOKEN_SECRET,
-                                self.options["namespace"])
-            raw = (secret.data or {}).get("token") if secret is not None else None
+            secret = self._call("read Secret " + TOKEN_SECRET, self._path("secrets", TOKEN_SECRET))
+            raw = (secret.get("data") or {}).get("token") if secret is not None else None
             if raw:
                 return base64.b64decode(raw).decode()
             if time.monotonic() > deadline:
@@ -201,11 +190,12 @@ class ClusterAccess:
                 return service
             time.sleep(2)
 
-    def _write(self, what: str, function: t.Callable[..., t.Any], *args: t.Any) -> None:
+    def _write(self, what: str, method: str, path: str, body: t.Any = None,
+               content_type: str = "application/json") -> None:
         try:
-            function(*args, _request_timeout=self.timeout)
-        except Exception as err:  # ApiException, or a connection error that names the endpoint
-            if isinstance(err, ApiException) and getattr(err, "status", None) == 404 and what.startswith("delete"):
+            self.api.request(what, method, path, body=body, content_type=content_type)
+        except ApiError as err:
+            if err.status == 404 and method == "DELETE":
                 return
             raise ClusterError(self.spec.name, "%s: %s" % (what, _describe(err))) from err
 
@@ -213,30 +203,26 @@ class ClusterAccess:
         ns = self.options["namespace"]
         what = "%s %s %s" % (action.action, action.kind, action.name)
         if action.kind == "Secret":
-            if action.action == "delete":
-                self._write(what, self.core.delete_namespaced_secret, action.name, ns)
-            elif action.action == "create":
-                self._write(what, self.core.create_namespaced_secret, ns, action.body)
-            else:
-                self._write(what, self.core.replace_namespaced_secret, action.name, ns, action.body)
+            plural, body = "secrets", action.body
         elif action.name == STATE_CONFIGMAP:
+            plural = "configmaps"
             body = {"apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": STATE_CONFIGMAP, "namespace": ns, "labels": {MANAGED_BY_LABEL: MANAGED_BY}},
                     "data": {STATE_KEY: json.dumps(action.body, sort_keys=True, indent=1)}}
-            if action.action == "delete":
-                self._write(what, self.core.delete_namespaced_config_map, action.name, ns)
-            elif action.action == "create":
-                self._write(what, self.core.create_namespaced_config_map, ns, body)
-            else:
-                self._write(what, self.core.replace_namespaced_config_map, action.name, ns, body)
         else:  # pragma: no cover - plan() makes no other action
             raise ValueError("no writer for %s" % what)
+        if action.action == "delete":
+            self._write(what, "DELETE", self._path(plural, action.name))
+        elif action.action == "create":
+            self._write(what, "POST", self._path(plural), body)
+        else:
+            self._write(what, "PUT", self._path(plural, action.name), body)
 
     def restart(self, deployment: str) -> None:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTART_ANNOTATION: stamp}}}}}
-        self._write("restart Deployment " + deployment, self.apps.patch_namespaced_deployment, deployment,
-                    self.options["namespace"], patch)
+        self._write("restart Deployment " + deployment, "PATCH", self._path("deployments", deployment, "/apis/apps/v1"),
+                    patch, "application/strategic-merge-patch+json")
 
 
 def observe_all(accesses: t.Mapping[str, ClusterAccess]) -> t.Dict[str, Observed]:

@@ -133,20 +133,6 @@ def api_client(cluster: str, kubeconfig: t.Any = None, context: t.Optional[str] 
                            % (kubeconfig or "default", context or "current", err)) from err
 
 
-def server_version(cluster: str, api: t.Any, timeout: float = 10) -> str:
-    """The cluster's gitVersion; raises ClusterError when it cannot be reached."""
-    from kubernetes import client as k8s_client
-    from kubernetes.client.rest import ApiException
-
-    try:
-        info = k8s_client.VersionApi(api).get_code(_request_timeout=timeout)
-    except Exception as err:  # ApiException, or urllib3 connection errors that carry the endpoint
-        if isinstance(err, ApiException) and getattr(err, "status", None):
-            raise ClusterError(cluster, "API server answered %s" % describe_api_exception(err)) from err
-        raise ClusterError(cluster, "API server unreachable: %s" % _short(err)) from err
-    return info.git_version
-
-
 def _short(err: BaseException) -> str:
     text = str(err)
     return text if len(text) < 300 else text[:297] + "..."

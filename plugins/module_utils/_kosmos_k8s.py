@@ -17,29 +17,20 @@ import base64
 import os
 import time
 import typing as t
+import urllib.parse
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kosmos as kosmos
-from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
-    ApiException,
-    ClusterError,
-    api_client,
-    describe_api_exception,
-)
-
-try:
-    from kubernetes import client as k8s_client
-    from kubernetes.dynamic import DynamicClient
-    from kubernetes.dynamic.exceptions import ResourceNotFoundError
-except ImportError:  # pragma: no cover - the modules report the missing library through _k8s
-    DynamicClient = None
-    ResourceNotFoundError = Exception  # type: ignore[assignment,misc]
+from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError, api_client, describe_api_exception
+from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import (
+    Access, ApiError, Unsupported, connect, env_fallback_value, load_kubeconfig)
 
 CLUSTER_CRD = "clusters.kosmos.io"
-# Plural of each Kosmos kind: these go through CustomObjectsApi, which needs no discovery, so a
-# CRD installed or removed a moment ago is seen as it is (the dynamic client caches discovery).
+# Plural of each Kosmos kind: their paths are built without discovery, so a CRD installed or
+# removed a moment ago is seen as it is.
 KOSMOS_PLURALS = {"Cluster": kosmos.CLUSTER_PLURAL, "ClusterNode": kosmos.CLUSTERNODE_PLURAL,
                   "NodeConfig": kosmos.NODECONFIG_PLURAL}
 KOSMOS_API_VERSION = "%s/%s" % (kosmos.GROUP, kosmos.VERSION)
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 
 class Cluster:
@@ -47,54 +38,52 @@ class Cluster:
 
     def __init__(self, name: str, kubeconfig: t.Any = None, context: t.Optional[str] = None) -> None:
         self.name = name
-        self.api = api_client(name, kubeconfig, context)
-        try:
-            self.dynamic = DynamicClient(self.api)
-        except Exception as err:  # discovery failures surface here: unreachable, unauthorised ...
-            raise ClusterError(name, "API server unreachable or refused discovery: %s" % _short(err)) from err
+        self.kubeconfig, self.context = kubeconfig, context
+        self.api = connect(name, kubeconfig, context)
 
     # -- connection facts --------------------------------------------------------------------
+    def _server_and_ca(self) -> t.Tuple[str, t.Optional[bytes]]:
+        try:
+            config, origin, _source = load_kubeconfig(self.kubeconfig)
+            access = Access(config, self.context or env_fallback_value("K8S_AUTH_CONTEXT"), origin)
+        except Unsupported:  # what the small client leaves to the library: ask the library
+            configuration = api_client(self.name, self.kubeconfig, self.context).configuration
+            return str(configuration.host), _read_file(configuration.ssl_ca_cert)
+        except (OSError, KeyError, TypeError, ValueError) as err:
+            raise ClusterError(self.name, "cannot load kubeconfig: %s" % err) from err
+        ca_file, ca_pem = access.ca()
+        return access.server, ca_pem.encode() if ca_pem else _read_file(ca_file)
+
     def server(self) -> str:
-        return str(self.api.configuration.host)
+        return self._server_and_ca()[0]
 
     def kubeconfig_ca(self) -> t.Optional[bytes]:
-        path = self.api.configuration.ssl_ca_cert
-        if path and os.path.exists(path):
-            with open(path, "rb") as handle:
-                return handle.read()
-        return None
+        return self._server_and_ca()[1]
 
     # -- generic verbs ------------------------------------------------------------------------
-    def _resource(self, api_version: str, kind: str) -> t.Any:
-        try:
-            return self.dynamic.resources.get(api_version=api_version, kind=kind)
-        except ResourceNotFoundError as err:
-            raise ClusterError(self.name, "the API has no %s %s; %s" % (
-                api_version, kind, "install Kosmos on it first (role multicloud.interconnect.kosmos)"
-                if api_version.startswith(kosmos.GROUP) else "")) from err
+    def _path(self, api_version: str, kind: str, name: t.Optional[str] = None, namespace: t.Optional[str] = None) -> str:
+        if api_version == KOSMOS_API_VERSION:
+            return "/apis/%s/%s%s" % (api_version, KOSMOS_PLURALS[kind], "/" + urllib.parse.quote(name, safe="") if name else "")
+        return self.api.path(api_version, kind, namespace, name)
 
-    def _custom(self) -> t.Any:
-        return k8s_client.CustomObjectsApi(self.api)
+    def _call(self, doing: str, method: str, path: str, **kwargs: t.Any) -> t.Any:
+        try:
+            return self.api.request(doing, method, path, **kwargs)
+        except ApiError as err:
+            raise ClusterError(self.name, "%s: %s" % (doing, describe_api_exception(err)), err.status) from err
 
     def get(self, api_version: str, kind: str, name: str, namespace: t.Optional[str] = None) -> t.Optional[dict]:
         try:
-            if api_version == KOSMOS_API_VERSION:
-                return self._custom().get_cluster_custom_object(kosmos.GROUP, kosmos.VERSION, KOSMOS_PLURALS[kind], name)
-            return self._resource(api_version, kind).get(name=name, namespace=namespace).to_dict()
-        except ApiException as err:
-            if getattr(err, "status", None) == 404:
+            return self._call("reading %s %s" % (kind, name), "GET", self._path(api_version, kind, name, namespace))
+        except ClusterError as err:
+            if err.status == 404:
                 return None
-            raise ClusterError(self.name, "reading %s %s: %s" % (kind, name, describe_api_exception(err))) from err
+            raise
 
     def list(self, api_version: str, kind: str, label_selector: t.Optional[str] = None) -> t.List[dict]:
-        try:
-            if api_version == KOSMOS_API_VERSION:
-                return self._custom().list_cluster_custom_object(kosmos.GROUP, kosmos.VERSION, KOSMOS_PLURALS[kind],
-                                                                 label_selector=label_selector or "")["items"]
-            found = self._resource(api_version, kind).get(label_selector=label_selector)
-        except ApiException as err:
-            raise ClusterError(self.name, "listing %s: %s" % (kind, describe_api_exception(err))) from err
-        return [item.to_dict() for item in found.items]
+        query = [("labelSelector", label_selector)] if label_selector else []
+        found = self._call("listing %s" % kind, "GET", self._path(api_version, kind), query=query) or {}
+        return list(found.get("items") or [])
 
     def has_kind(self, api_version: str, kind: str) -> bool:
         """Whether the Kosmos CRD of ``kind`` is installed and established."""
@@ -102,49 +91,32 @@ class Cluster:
             raise ValueError("has_kind answers for %s only" % KOSMOS_API_VERSION)
         name = "%s.%s" % (KOSMOS_PLURALS[kind], kosmos.GROUP)
         try:
-            crd = k8s_client.ApiextensionsV1Api(self.api).read_custom_resource_definition(name)
-        except ApiException as err:
-            if getattr(err, "status", None) == 404:
+            crd = self._call("reading CRD %s" % name, "GET", "%s/%s" % (CRDS, name)) or {}
+        except ClusterError as err:
+            if err.status == 404:
                 return False
-            raise ClusterError(self.name, "reading CRD %s: %s" % (name, describe_api_exception(err))) from err
-        if crd.metadata.deletion_timestamp:
+            raise
+        if (crd.get("metadata") or {}).get("deletionTimestamp"):
             return False
-        return any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or []))
+        return any(c.get("type") == "Established" and c.get("status") == "True"
+                   for c in (crd.get("status") or {}).get("conditions") or [])
 
     def create(self, obj: t.Mapping[str, t.Any]) -> dict:
         meta = obj["metadata"]
-        try:
-            if obj["apiVersion"] == KOSMOS_API_VERSION:
-                return self._custom().create_cluster_custom_object(kosmos.GROUP, kosmos.VERSION,
-                                                                   KOSMOS_PLURALS[obj["kind"]], dict(obj))
-            return self._resource(obj["apiVersion"], obj["kind"]).create(
-                body=dict(obj), namespace=meta.get("namespace")).to_dict()
-        except ApiException as err:
-            raise ClusterError(self.name, "creating %s %s: %s"
-                               % (obj["kind"], meta["name"], describe_api_exception(err))) from err
+        return self._call("creating %s %s" % (obj["kind"], meta["name"]), "POST",
+                          self._path(obj["apiVersion"], obj["kind"], namespace=meta.get("namespace")), body=dict(obj))
 
     def replace(self, obj: t.Mapping[str, t.Any]) -> dict:
         meta = obj["metadata"]
-        try:
-            if obj["apiVersion"] == KOSMOS_API_VERSION:
-                return self._custom().replace_cluster_custom_object(kosmos.GROUP, kosmos.VERSION,
-                                                                    KOSMOS_PLURALS[obj["kind"]], meta["name"], dict(obj))
-            return self._resource(obj["apiVersion"], obj["kind"]).replace(
-                body=dict(obj), namespace=meta.get("namespace")).to_dict()
-        except ApiException as err:
-            raise ClusterError(self.name, "updating %s %s: %s"
-                               % (obj["kind"], meta["name"], describe_api_exception(err))) from err
+        return self._call("updating %s %s" % (obj["kind"], meta["name"]), "PUT",
+                          self._path(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace")), body=dict(obj))
 
     def delete(self, api_version: str, kind: str, name: str, namespace: t.Optional[str] = None) -> None:
         try:
-            if api_version == KOSMOS_API_VERSION:
-                self._custom().delete_cluster_custom_object(kosmos.GROUP, kosmos.VERSION, KOSMOS_PLURALS[kind], name)
-                return
-            self._resource(api_version, kind).delete(name=name, namespace=namespace)
-        except ApiException as err:
-            if getattr(err, "status", None) == 404:
-                return
-            raise ClusterError(self.name, "deleting %s %s: %s" % (kind, name, describe_api_exception(err))) from err
+            self._call("deleting %s %s" % (kind, name), "DELETE", self._path(api_version, kind, name, namespace))
+        except ClusterError as err:
+            if err.status != 404:
+                raise
 
     def wait_gone(self, api_version: str, kind: str, name: str, namespace: t.Optional[str], timeout: float,
                   why: str) -> None:
@@ -247,6 +219,8 @@ def list_kosmos(cluster: Cluster, plural_kind: str) -> t.Optional[t.List[dict]]:
     return cluster.list(api_version, plural_kind)
 
 
-def _short(err: BaseException) -> str:
-    text = str(err)
-    return text if len(text) < 300 else text[:297] + "..."
+def _read_file(path: t.Optional[str]) -> t.Optional[bytes]:
+    if path and os.path.exists(path):
+        with open(path, "rb") as handle:
+            return handle.read()
+    return None

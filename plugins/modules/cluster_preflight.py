@@ -99,16 +99,12 @@ failed_clusters:
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import (
     ClusterError,
-    api_client,
     cluster_module,
     describe_api_exception,
-    server_version,
 )
+from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import ApiError, connect
 
-try:
-    from kubernetes import client as k8s_client
-except ImportError:  # reported through missing_required_lib
-    pass
+ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 
 
 def _describe(permission):
@@ -119,23 +115,23 @@ def _describe(permission):
 
 def check_cluster(name, hv, permissions, timeout):
     try:
-        api = api_client(name, hv.get("cluster_kubeconfig"), hv.get("cluster_context"))
-        version = server_version(name, api, timeout)
+        api = connect(name, hv.get("cluster_kubeconfig"), hv.get("cluster_context"), timeout=timeout)
+        version = api.version()
     except ClusterError as err:
         return {"reachable": False, "version": None, "denied": [], "error": str(err)}
     denied = []
-    authz = k8s_client.AuthorizationV1Api(api)
     for permission in permissions:
-        review = k8s_client.V1SelfSubjectAccessReview(spec=k8s_client.V1SelfSubjectAccessReviewSpec(
-            resource_attributes=k8s_client.V1ResourceAttributes(
-                verb=permission["verb"], resource=permission["resource"], group=permission.get("group") or "",
-                namespace=permission.get("namespace"))))
+        attributes = {"verb": permission["verb"], "resource": permission["resource"], "group": permission.get("group") or ""}
+        if permission.get("namespace"):
+            attributes["namespace"] = permission["namespace"]
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                  "spec": {"resourceAttributes": attributes}}
         try:
-            answer = authz.create_self_subject_access_review(review, _request_timeout=timeout)
-        except Exception as err:  # the API went away between the two calls, or refused the review itself
+            answer = api.request("access review", "POST", ACCESS_REVIEWS, body=review) or {}
+        except (ApiError, ClusterError) as err:  # the API went away between the two calls, or refused the review itself
             return {"reachable": False, "version": version, "denied": denied,
                     "error": "cluster %s: access review failed: %s" % (name, describe_api_exception(err))}
-        if not answer.status.allowed:
+        if not (answer.get("status") or {}).get("allowed"):
             denied.append(_describe(permission))
     error = "cluster %s: not allowed to %s" % (name, "; ".join(denied)) if denied else None
     return {"reachable": True, "version": version, "denied": denied, "error": error}

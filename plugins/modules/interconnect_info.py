@@ -120,16 +120,10 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._istio imp
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_access import ClusterAccess, observe_all
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_report import info
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError, cluster_module
-from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import connect
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import verdict
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import istiod_report
 
 SECRET_PREFIX = "istio-remote-secret-"
-
-
-def metrics_api(access):
-    """The small client to the cluster of ``access``, for istiod's metrics."""
-    return connect(access.spec.name, access.spec.kubeconfig, access.spec.context, timeout=10)
 
 
 def connection(access, entry, namespace):
@@ -137,7 +131,7 @@ def connection(access, entry, namespace):
     planned = [s for s in (entry.get("remote_secrets") or []) + (entry.get("missing") or [])
                if s not in (entry.get("stale") or [])]
     expected = [s[len(SECRET_PREFIX):] for s in planned if s.startswith(SECRET_PREFIX)]
-    reported, reason = istiod_report(metrics_api(access), namespace) if entry.get("istio") else (None, "Istio is not installed")
+    reported, reason = istiod_report(access.api, namespace) if entry.get("istio") else (None, "Istio is not installed")
     return verdict("istiod", expected, reported, reason, good="synced")
 
 

@@ -202,3 +202,30 @@ def test_a_cluster_ca_in_the_kubeconfig_is_the_only_ca_trusted(tmp_path):
     insecure = _kube_api.Access(config(cluster={"server": "https://10.0.0.1:6443", "insecure-skip-tls-verify": True}), None)
     context = _kube_api._tls_context(insecure, {})  # pylint: disable=protected-access
     assert context.verify_mode == _kube_api.ssl.CERT_NONE and not context.check_hostname
+
+
+def test_get_is_none_for_a_missing_object_and_version_names_the_cluster():
+    class Transport:
+        def __init__(self, answers):
+            self.answers = answers
+
+        def request(self, method, path, query=(), **kwargs):
+            answer = self.answers[path]
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    api = _kube_api.Api("cluster01", Transport({
+        "/api/v1/namespaces/kube-system/configmaps/gone": _kube_api.ApiError(404, "Not Found"),
+        "/api/v1/namespaces/kube-system/configmaps/secret": _kube_api.ApiError(403, "Forbidden", "no"),
+        "/version": {"gitVersion": "v1.36.3"}}))
+    assert api.get("gone", "/api/v1/namespaces/kube-system/configmaps/gone") is None
+    with pytest.raises(_kube_api.ApiError):
+        api.get("secret", "/api/v1/namespaces/kube-system/configmaps/secret")
+    assert api.version() == "v1.36.3"
+    refused = _kube_api.Api("cluster02", Transport({"/version": _kube_api.ApiError(401, "Unauthorized")}))
+    with pytest.raises(ClusterError, match="cluster cluster02: API server answered not authorised"):
+        refused.version()
+    unreachable = _kube_api.Api("cluster03", Transport({"/version": ConnectionRefusedError(111, "Connection refused")}))
+    with pytest.raises(ClusterError, match=r"cluster cluster03: API server unreachable \(version\)"):
+        unreachable.version()

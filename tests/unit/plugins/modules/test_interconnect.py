@@ -25,7 +25,6 @@ def clusters(monkeypatch):
     monkeypatch.setattr(interconnect_info, "ClusterAccess", factory)
     # What each istiod reports: every remote cluster it has a secret for is synced, unless a test says otherwise.
     monkeypatch.setattr(interconnect_info, "istiod_report", istiod_report)
-    monkeypatch.setattr(interconnect_info, "metrics_api", lambda access: access.api)
     return lab
 
 
