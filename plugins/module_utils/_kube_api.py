@@ -267,12 +267,12 @@ class RestTransport:
         return self.connection
 
     def request(self, method: str, path: str, query: t.Sequence[t.Tuple[str, str]] = (), body: t.Any = None,
-                content_type: str = "application/json", raw: bool = False) -> t.Any:
+                content_type: str = "application/json", raw: bool = False, accept: t.Optional[str] = None) -> t.Any:
         url = self.prefix + path + ("?" + urllib.parse.urlencode(list(query)) if query else "")
         data = json.dumps(body).encode() if body is not None else None
         headers = dict(self.headers, **({"Content-Type": content_type} if data is not None else {}))
-        if raw:
-            headers["Accept"] = "text/plain, */*"
+        if raw or accept:
+            headers["Accept"] = accept or "text/plain, */*"
         for attempt in (1, 2):
             reused = self.connection is not None
             try:
@@ -313,7 +313,9 @@ class LibraryTransport:
         self.dynamic = DynamicClient(api)
 
     def request(self, method: str, path: str, query: t.Sequence[t.Tuple[str, str]] = (), body: t.Any = None,
-                content_type: str = "application/json", raw: bool = False) -> t.Any:
+                content_type: str = "application/json", raw: bool = False, accept: t.Optional[str] = None) -> t.Any:
+        """As RestTransport's, except that ``accept`` is not passed on: a list asked for as metadata comes
+        back whole, which holds the metadata too."""
         from kubernetes.dynamic.exceptions import DynamicApiError
 
         try:

@@ -140,6 +140,10 @@ def not_ready(obj: t.Optional[t.Mapping[str, t.Any]]) -> t.Optional[str]:
     return None
 
 
+# The Accept header of a list whose items are wanted for their metadata only.
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+
+
 # ---- the cluster ---------------------------------------------------------------------------------
 
 class Objects:
@@ -168,11 +172,28 @@ class Objects:
                 return None
             raise
 
-    def list(self, query: t.Mapping[str, t.Any]) -> t.List[dict]:
+    def list(self, query: t.Mapping[str, t.Any], metadata_only: bool = False) -> t.List[dict]:
         selector = [("labelSelector", query["label_selector"])] if query.get("label_selector") else []
-        found = self._call("listing %s" % query["kind"], "GET", query, name=False, query=selector)
+        found = self._call("listing %s" % query["kind"], "GET", query, name=False, query=selector,
+                           **({"accept": METADATA_ONLY} if metadata_only else {}))
         # A list's items carry no apiVersion and kind; the objects read one by one do.
         return [dict(item, apiVersion=query["api_version"], kind=query["kind"]) for item in found.get("items") or []]
+
+    def newest(self, query: t.Mapping[str, t.Any], label: str) -> t.List[dict]:
+        """The object of ``query`` whose ``label`` is the highest number, as a list of one (none when
+        nothing matches). Only the metadata of the others is read: Helm keeps each revision of a release,
+        chart included, in a Secret of its own, and ten revisions of Cilium's weigh megabytes."""
+        def number(item: t.Mapping[str, t.Any]) -> int:
+            try:
+                return int(((item.get("metadata") or {}).get("labels") or {}).get(label) or 0)
+            except ValueError:
+                return 0
+
+        for head in sorted(self.list(query, metadata_only=True), key=number, reverse=True):
+            found = self.get(dict(query, name=head["metadata"]["name"]))
+            if found is not None:  # else deleted since the list: the next newest
+                return [found]
+        return []
 
     def apply(self, desired: t.Mapping[str, t.Any], dry_run: bool) -> dict:
         ref = reference(desired)
@@ -278,7 +299,9 @@ def run(cluster: Objects, present: t.Sequence[t.Mapping[str, t.Any]], absent: t.
             after_all[describe(entry)] = None
     if wait_for and not check_mode:
         wait(cluster, wait_for, wait_timeout)
-    found = [[cluster.get(query)] if query.get("name") else cluster.list(query) for query in read]
+    found = [[cluster.get(query)] if query.get("name")
+             else cluster.newest(query, query["newest_by_label"]) if query.get("newest_by_label")
+             else cluster.list(query) for query in read]
     return {
         "changed": any(e["action"] not in ("unchanged", "absent") for e in entries),
         "results": entries,

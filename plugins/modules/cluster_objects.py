@@ -88,6 +88,12 @@ options:
       label_selector:
         description: Label selector of a list.
         type: str
+      newest_by_label:
+        description:
+          - Of the objects listed, only the one whose value of this label is the highest number (as a list of one).
+          - The others are read for their metadata only, so Helm's release Secrets (C(owner=helm,name=<release>), one
+            per revision, chart included) cost one revision rather than ten. Use V(version) for them.
+        type: str
 attributes:
   check_mode:
     support: full
@@ -143,7 +149,8 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s impor
     ClusterError, cluster_module)
 
 QUERY = dict(api_version=dict(type="str", required=True), kind=dict(type="str", required=True),
-             name=dict(type="str"), namespace=dict(type="str"), label_selector=dict(type="str"))
+             name=dict(type="str"), namespace=dict(type="str"), label_selector=dict(type="str"),
+             newest_by_label=dict(type="str"))
 
 
 def main() -> None:

@@ -184,8 +184,8 @@ def main() -> None:
             before.update(kept["diff"]["before"])
             after.update(kept["diff"]["after"])
         for spec in params["releases"]:
-            secrets = cluster.list({"api_version": "v1", "kind": "Secret", "namespace": spec["namespace"],
-                                    "label_selector": "owner=helm,name=%s" % spec["name"]})
+            secrets = cluster.newest({"api_version": "v1", "kind": "Secret", "namespace": spec["namespace"],
+                                      "label_selector": "owner=helm,name=%s" % spec["name"]}, "version")
             observed = helm.observed_release(secrets)
             spec["values"] = helm.with_kept_values(spec["values"], observed, spec["keep_values"])
             action, reasons = helm.plan(spec, observed, name)

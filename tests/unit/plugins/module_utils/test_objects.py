@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils import _objects
+from ansible_collections.multicloud.interconnect.plugins.module_utils import _kube_api, _objects
 
 SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "kube-system",
                                                                "labels": {"app": "api"}},
@@ -113,3 +113,40 @@ def test_a_wait_returns_once_ready_and_a_timeout_names_what_is_not_and_why():
         _objects.wait(never, [DEPLOYMENT], 10, clock=lambda: next(clock), sleep=lambda _s: None)
     assert str(err.value) == ("cluster cluster01: not ready after 10s: Deployment kube-system/cilium-operator "
                               "(0 of 1 replicas updated and available)")
+
+
+def test_newest_reads_the_metadata_of_every_revision_and_one_revision_whole():
+    """Helm's release Secrets: the list is asked for as metadata, then only the newest revision is read
+    (the next newest when it was deleted in between)."""
+    def secret(revision, data=True):
+        item = {"metadata": {"name": "sh.helm.release.v1.cilium.v%d" % revision, "namespace": "kube-system",
+                             "labels": {"owner": "helm", "name": "cilium", "version": str(revision)}}}
+        if data:
+            item["data"] = {"release": "r%d" % revision}
+        return item
+
+    calls, gone = [], set()
+
+    class Transport:
+        def request(self, method, path, query=(), accept=None, **kwargs):
+            calls.append((path, accept))
+            if path == "/api/v1":
+                return {"resources": [{"kind": "Secret", "name": "secrets", "namespaced": True}]}
+            if path.endswith("/secrets"):
+                # As the API answers a metadata list, without data; 9 sorts before 10 only as a number.
+                return {"items": [secret(r, data=accept is None) for r in (9, 10, 8)]}
+            revision = int(path.rsplit(".v", 1)[1])
+            if revision in gone:
+                raise _kube_api.ApiError(404, "Not Found")
+            return secret(revision)
+
+    cluster = _objects.Objects.__new__(_objects.Objects)
+    cluster.name, cluster.api = "cluster01", _kube_api.Api("cluster01", Transport())
+    query = {"api_version": "v1", "kind": "Secret", "namespace": "kube-system", "label_selector": "owner=helm,name=cilium"}
+    assert cluster.newest(query, "version") == [secret(10)]
+    assert [accept for path, accept in calls if path.endswith("/secrets")] == [_objects.METADATA_ONLY]
+    assert [path.rsplit("/", 1)[1] for path, _accept in calls if ".v" in path] == ["sh.helm.release.v1.cilium.v10"]
+    gone.add(10)
+    assert cluster.newest(query, "version") == [secret(9)]
+    gone.update({8, 9})
+    assert cluster.newest(query, "version") == []
