@@ -31,6 +31,7 @@ import shutil
 import ssl
 import subprocess
 import tempfile
+import time
 import typing as t
 import urllib.parse
 
@@ -44,6 +45,11 @@ except ImportError:  # pragma: no cover - ansible-core requires PyYAML
 
 USER_AGENT = "multicloud.interconnect"
 REQUEST_TIMEOUT = 60
+# An answer 429 with Retry-After (the API server's "storage is (re)initializing" right after a CRD is
+# established, or priority and fairness shedding load) is asked again, as client-go does: at most this
+# many times, waiting what the server asks, up to RETRY_AFTER_MAX seconds each time.
+RETRIES_ON_429 = 10
+RETRY_AFTER_MAX = 5.0
 
 
 class ApiError(Exception):
@@ -273,19 +279,12 @@ class RestTransport:
         headers = dict(self.headers, **({"Content-Type": content_type} if data is not None else {}))
         if raw or accept:
             headers["Accept"] = accept or "text/plain, */*"
-        for attempt in (1, 2):
-            reused = self.connection is not None
-            try:
-                connection = self._open()
-                connection.request(method, url, body=data, headers=headers)
-                response = connection.getresponse()
-                payload = response.read()
+        for _retry in range(RETRIES_ON_429 + 1):
+            response, payload = self._exchange(method, url, data, headers)
+            wait = _retry_after(response)
+            if wait is None:
                 break
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                # A kept-alive connection the server closed: once more on a new one.
-                self.close()
-                if not reused or attempt == 2:
-                    raise
+            time.sleep(wait)
         if response.status >= 400:
             message = ""
             try:
@@ -297,10 +296,39 @@ class RestTransport:
             return payload
         return json.loads(payload) if payload else None
 
+    def _exchange(self, method: str, url: str, data: t.Optional[bytes],
+                  headers: t.Mapping[str, str]) -> t.Tuple[http.client.HTTPResponse, bytes]:
+        for attempt in (1, 2):
+            reused = self.connection is not None
+            try:
+                connection = self._open()
+                connection.request(method, url, body=data, headers=dict(headers))
+                response = connection.getresponse()
+                return response, response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                # A kept-alive connection the server closed: once more on a new one.
+                self.close()
+                if not reused or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
     def close(self) -> None:
         if self.connection is not None:
             self.connection.close()
             self.connection = None
+
+
+def _retry_after(response: http.client.HTTPResponse) -> t.Optional[float]:
+    """Seconds to wait before asking again, or None: only a 429 that says Retry-After is asked again."""
+    if response.status != 429:
+        return None
+    value = response.getheader("Retry-After")
+    if value is None:
+        return None
+    try:
+        return min(max(float(value), 0.0), RETRY_AFTER_MAX)
+    except ValueError:
+        return 1.0
 
 
 class LibraryTransport:

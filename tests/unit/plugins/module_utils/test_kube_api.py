@@ -229,3 +229,41 @@ def test_get_is_none_for_a_missing_object_and_version_names_the_cluster():
     unreachable = _kube_api.Api("cluster03", Transport({"/version": ConnectionRefusedError(111, "Connection refused")}))
     with pytest.raises(ClusterError, match=r"cluster cluster03: API server unreachable \(version\)"):
         unreachable.version()
+
+
+def test_a_429_with_retry_after_is_asked_again_as_client_go_does(monkeypatch):
+    """"storage is (re)initializing" right after a CRD is established: the server says when to ask again."""
+    class Response:
+        def __init__(self, status, headers, body):
+            self.status, self.reason, self.headers, self.body = status, {429: "Too Many Requests", 200: "OK"}[status], headers, body
+
+        def read(self):
+            return self.body
+
+        def getheader(self, name):
+            return self.headers.get(name)
+
+    busy = Response(429, {"Retry-After": "1"}, b'{"message": "storage is (re)initializing"}')
+    answers, waits = [], []
+
+    class Connection:
+        def request(self, method, url, body=None, headers=None):
+            pass
+
+        def getresponse(self):
+            return answers.pop(0)
+
+    monkeypatch.setattr(_kube_api.time, "sleep", waits.append)
+    transport = _kube_api.RestTransport(_kube_api.Access(config(), None))
+    transport.connect = Connection
+    answers.extend([busy, busy, Response(200, {}, b'{"items": []}')])
+    assert transport.request("GET", "/apis/kosmos.io/v1alpha1/clusternodes") == {"items": []}
+    assert waits == [1.0, 1.0]
+    # Without Retry-After, or past the retries, the answer is the caller's.
+    answers.extend([Response(429, {}, b'{"message": "slow down"}')])
+    with pytest.raises(_kube_api.ApiError, match="429 Too Many Requests: slow down"):
+        transport.request("GET", "/api/v1/nodes")
+    answers.extend([busy] * (_kube_api.RETRIES_ON_429 + 1))
+    with pytest.raises(_kube_api.ApiError, match="storage is"):
+        transport.request("GET", "/api/v1/nodes")
+    assert not answers
