@@ -279,10 +279,10 @@ class RestTransport:
         headers = dict(self.headers, **({"Content-Type": content_type} if data is not None else {}))
         if raw or accept:
             headers["Accept"] = accept or "text/plain, */*"
-        for _retry in range(RETRIES_ON_429 + 1):
+        for retry in range(RETRIES_ON_429 + 1):
             response, payload = self._exchange(method, url, data, headers)
             wait = _retry_after(response)
-            if wait is None:
+            if wait is None or retry == RETRIES_ON_429:
                 break
             time.sleep(wait)
         if response.status >= 400:
