@@ -82,10 +82,16 @@ def recorded(lab, cluster):
     return base64.b64decode(record["rotation"]).decode() if record else None
 
 
-def killed_in_the_first_stage(lab):
-    """ca_rotate.yml started, then SIGKILLed with its process group as soon as cluster02 holds the record."""
+def killed_in_the_first_stage(lab, workdir):
+    """ca_rotate.yml started, then SIGKILLed with its process group once cluster02 holds the record.
+
+    Its helm never returns (a stand-in that sleeps), so the kill lands in the first stage's Helm call
+    whatever the speed of the machine: the record is written, no release is changed."""
+    hanging_helm = workdir / "helm"
+    hanging_helm.write_text("#!/bin/sh\nexec sleep 600\n", encoding="utf-8")
+    hanging_helm.chmod(0o755)
     command = [str(BIN / "ansible-playbook"), "-i", str(LAB[0]), "-i", str(LAB[1]),
-               str(REPO / "playbooks/ca_rotate.yml"), *ROTATE]
+               str(REPO / "playbooks/ca_rotate.yml"), *ROTATE, "-e", "cilium_helm_binary=%s" % hanging_helm]
     proc = subprocess.Popen(command, cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     try:
@@ -107,7 +113,7 @@ def rotation(lab, site_converged, tmp_path_factory):  # pylint: disable=unused-a
     fd = os.open(given, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump({"cilium_ca_rotate_cert": first["ca.crt"], "cilium_ca_rotate_key": first["ca.key"]}, f)
-    steps["killed"] = killed_in_the_first_stage(lab)
+    steps["killed"] = killed_in_the_first_stage(lab, tmp_path_factory.mktemp("helm"))
     steps["after_kill"] = {c: ca_state(lab, c) for c in NET_A}
     for until in ("trust", "issue"):
         steps[until] = playbook("ca_rotate.yml", LAB, *ROTATE, "-e", "cilium_ca_rotate_until=" + until)
@@ -142,6 +148,8 @@ def test_the_killed_run_left_the_group_on_the_old_ca_with_the_rotation_recorded(
     assert after["cluster02"]["record"]["new"] != old
     # whatever the kill interrupted, both clusters still issue from the old CA
     assert {after[c]["issuer"] for c in NET_A} == {old}
+    # killed in its Helm call: no release changed, so no clustermesh-apiserver was started anew
+    assert {c: after[c]["pods"] for c in NET_A} == {c: start[c]["pods"] for c in NET_A}
 
 
 def test_each_stage_restarts_the_pods_and_kvstoremesh_reports_every_peer_ready(rotation):
