@@ -37,7 +37,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._istio imp
 )
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_plan import Action
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError, describe_api_exception
-from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import ApiError, connect
+from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import ApiError, connect, namespaced_path
 
 try:
     import yaml
@@ -72,8 +72,7 @@ class ClusterAccess:
         self.api = connect(spec.name, spec.kubeconfig, spec.context, timeout=self.timeout)
 
     def _path(self, plural: str, name: str = "", group: str = "/api/v1") -> str:
-        path = "%s/namespaces/%s/%s" % (group, urllib.parse.quote(self.options["namespace"], safe=""), plural)
-        return path + ("/" + urllib.parse.quote(name, safe="") if name else "")
+        return namespaced_path(self.options["namespace"], plural, name, group)
 
     def _call(self, what: str, path: str, query: t.Sequence[t.Tuple[str, str]] = ()) -> t.Any:
         """The object or list at ``path``, None when it does not exist."""
@@ -85,8 +84,7 @@ class ClusterAccess:
     def observe(self) -> Observed:
         ns = self.options["namespace"]
         obs = Observed()
-        obs.namespace_exists = self._call("read namespace " + ns,
-                                          "/api/v1/namespaces/%s" % urllib.parse.quote(ns, safe="")) is not None
+        obs.namespace_exists = self._call("read namespace " + ns, "/api/v1/namespaces/" + urllib.parse.quote(ns, safe="")) is not None
         if not obs.namespace_exists:
             obs.reader_account_exists = obs.mesh_configmap_exists = False
             self._observe_gateway(obs)  # the node addresses a planned NodePort gateway will use

@@ -384,6 +384,13 @@ def transport(cluster: str, kubeconfig: t.Any = None, context: t.Optional[str] =
 
 # ---- resources -------------------------------------------------------------------------------------
 
+def namespaced_path(namespace: str, plural: str, name: str = "", group: str = "/api/v1") -> str:
+    """The path of a namespaced resource (``plural``) or of one object of it, without discovery:
+    for the core and apps kinds whose resource names are fixed."""
+    path = "%s/namespaces/%s/%s" % (group, urllib.parse.quote(namespace, safe=""), plural)
+    return path + ("/" + urllib.parse.quote(name, safe="") if name else "")
+
+
 class Api:
     """One cluster: requests by object reference, the resource of each kind found by discovery."""
 

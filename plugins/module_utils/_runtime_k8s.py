@@ -14,9 +14,8 @@ controller to the Pod network. What the text means is decided in ``_runtime``.
 from __future__ import annotations
 
 import typing as t
-import urllib.parse
 
-from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import Api, ApiError
+from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import Api, ApiError, namespaced_path
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import (
     ISTIOD,
     KVSTOREMESH,
@@ -30,7 +29,7 @@ def read_metrics(api: Api, namespace: str, spec: t.Mapping[str, t.Any]) -> t.Tup
     """``(metrics text, None)`` from the newest Running Pod of the component, or ``(None, reason)``.
 
     ``api``: ``_kube_api.connect(...)``, whose timeout bounds each read."""
-    pods_path = "/api/v1/namespaces/%s/pods" % urllib.parse.quote(namespace, safe="")
+    pods_path = namespaced_path(namespace, "pods")
     try:
         pods = api.request("%s Pods" % spec["component"], "GET", pods_path,
                            query=[("labelSelector", spec["label_selector"])]) or {}
@@ -49,7 +48,7 @@ def read_metrics(api: Api, namespace: str, spec: t.Mapping[str, t.Any]) -> t.Tup
         port = pod_metrics_port(pod, spec["container"], spec["port_name"], spec["port"])
         try:
             text = api.request("%s metrics" % spec["component"], "GET",
-                               "%s/%s:%d/proxy/metrics" % (pods_path, urllib.parse.quote(name, safe=""), port), raw=True)
+                               namespaced_path(namespace, "pods", name) + ":%d/proxy/metrics" % port, raw=True)
             return (text or b"").decode("utf-8", "replace"), None
         except ApiError as err:
             detail = " ".join(str(err.message).split())[:160]

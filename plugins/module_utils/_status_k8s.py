@@ -14,21 +14,15 @@ east-west gateways' addresses. The comparison with the Topology is the pure ``_s
 from __future__ import annotations
 
 import typing as t
-import urllib.parse
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import TRUST_BUNDLE
 from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium import clustermesh_secret_peers
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError
-from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import ApiError, connect
+from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import ApiError, connect, namespaced_path as _namespaced
 from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import istiod_report, kvstoremesh_report
 from ansible_collections.multicloud.interconnect.plugins.module_utils._status import ISTIO_CLUSTER_ANNOTATION, Observed
 from ansible_collections.multicloud.interconnect.plugins.module_utils._topology import Cluster
-
-
-def _namespaced(namespace: str, plural: str, name: str = "") -> str:
-    path = "/api/v1/namespaces/%s/%s" % (urllib.parse.quote(namespace, safe=""), plural)
-    return path + ("/" + urllib.parse.quote(name, safe="") if name else "")
 
 
 def observe(cluster: Cluster, params: t.Mapping[str, t.Any]) -> Observed:

@@ -150,7 +150,6 @@ report:
 
 import time
 import typing as t
-import urllib.parse
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium import (
     mesh_report,
@@ -158,7 +157,7 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium im
     render_report,
 )
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError, cluster_module, describe_api_exception
-from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import ApiError, connect
+from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import ApiError, connect, namespaced_path
 from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import TRUST_BUNDLE
 from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import CONNECTED, NOT_CONNECTED, UNKNOWN, verdict
@@ -168,11 +167,10 @@ from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k
 def observe(cluster: str, spec: t.Mapping[str, t.Any], namespace: str) -> t.Dict[str, t.Any]:
     """What one cluster runs; secrets are read for their keys and the CA certificate only."""
     api = connect(cluster, spec.get("kubeconfig"), spec.get("context"))
-    base = "/api/v1/namespaces/%s" % urllib.parse.quote(namespace, safe="")
 
     def read(plural: str, name: str) -> t.Dict[str, t.Any]:
         try:
-            found = api.get(name, "%s/%s/%s" % (base, plural, name))
+            found = api.get(name, namespaced_path(namespace, plural, name))
         except ApiError as err:
             raise ClusterError(cluster, describe_api_exception(err), err.status) from err
         return dict((found or {}).get("data") or {})
