@@ -1,5 +1,6 @@
-"""The preload callback imports the filter files under the names Ansible's plugin loader uses, so a
-worker forked afterwards resolves the collection's filters without importing anything."""
+"""The preload callback imports the filter files under the names Ansible's plugin loader uses, and the
+modules under the names the in-process action plugins import, so a worker forked afterwards resolves
+the collection's filters and runs its modules without importing anything."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ from ansible_collections.multicloud.interconnect.plugins.callback import preload
 
 REPO = pathlib.Path(__file__).resolve().parents[4]
 FILTER_DIR = REPO / "plugins" / "filter"
+MODULE_DIR = REPO / "plugins" / "modules"
 COLLECTIONS = REPO / ".collections"
 
 
-def test_every_filter_file_is_loaded():
-    assert sorted(preload.preload()) == sorted(p.stem for p in FILTER_DIR.glob("*.py") if p.stem != "__init__")
+def test_every_filter_file_and_module_is_loaded():
+    files = [p.stem for directory in (FILTER_DIR, MODULE_DIR) for p in directory.glob("*.py") if p.stem != "__init__"]
+    assert sorted(preload.preload()) == sorted(files)
+    assert "ansible_collections.multicloud.interconnect.plugins.modules.cluster_objects" in sys.modules
 
 
 # Run apart: the loader installs Ansible's collection finder, which the other unit tests do without.
