@@ -54,9 +54,10 @@ def module_name_of(resolved_action):
 
 
 def same_python(interpreter, executable=None):
-    """Whether a module run with ``interpreter`` would run in this Python (unset: the controller's for a
-    local connection, where this collection's modules belong)."""
-    if not interpreter:
+    """Whether a module run with ``interpreter`` would run in this Python. Unset or left to discovery
+    (``auto``, ``auto_silent``, ...) counts as this one: on a local connection this collection's modules
+    belong in the Python whose packages the controller was installed with."""
+    if not interpreter or str(interpreter).startswith("auto"):
         return True
     executable = executable or sys.executable
     return os.path.realpath(interpreter) == os.path.realpath(executable) or interpreter == executable

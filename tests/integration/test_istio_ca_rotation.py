@@ -55,21 +55,23 @@ def play(name, *extra):
 
 
 def served_chain(lab, cluster) -> list:
-    """The certificates istiod serves on 15012 (its own, then the chain it signs with), as a client sees them."""
+    """The certificates istiod serves on 15012 (its own, then the chain it signs with), as a client sees them;
+    none while a new istiod has not opened the port yet."""
     run = lab.in_pod(cluster, NS + "/istiod-", "openssl", "s_client", "-connect", "127.0.0.1:15012", "-showcerts")
-    blocks = _PEM.findall(run.stdout)
-    assert blocks, (cluster, run.stderr[-500:])
-    return [x509.load_pem_x509_certificate(b.encode()) for b in blocks]
+    return [x509.load_pem_x509_certificate(b.encode()) for b in _PEM.findall(run.stdout)]
 
 
 def state(lab, cluster) -> dict:
-    """What istiod of ``cluster`` runs with: the cacerts it reads, the roots it publishes, what it serves."""
+    """What istiod of ``cluster`` runs with: the cacerts it reads, the roots it publishes, what it serves
+    (an entry "not serving" while it does not serve on 15012 yet)."""
     api = core(lab, cluster)
     cacerts = api.read_namespaced_secret("cacerts", NS).data
     published = api.read_namespaced_config_map("istio-ca-root-cert", NS).data["root-cert.pem"]
     pods = [p.metadata.name for p in api.list_namespaced_pod(NS, label_selector="app=istiod").items
             if not p.metadata.deletion_timestamp]
     chain = served_chain(lab, cluster)
+    if not chain:
+        return {"not serving": pods}
     der = [c.public_bytes(Encoding.DER) for c in chain]
     return {"trusted": sorted(bundle_fingerprints(cacerts["root-cert.pem"])), "published": sorted(bundle_fingerprints(published)),
             "intermediate": pem_fingerprint(cacerts["ca-cert.pem"]), "served_by": der_fingerprint(der[1]),
@@ -81,8 +83,8 @@ def mesh_state(lab, settled=True) -> dict:
     istiod reads them when it starts, so at the start of a session the lab's history decides)."""
     def read():
         found = {c: state(lab, c) for c in CLUSTERS}
-        return found if all((s["published"] == s["trusted"] or not settled) and len(s["pods"]) == 1
-                            for s in found.values()) else None
+        return found if all("not serving" not in s and (s["published"] == s["trusted"] or not settled)
+                            and len(s["pods"]) == 1 for s in found.values()) else None
     return wait_for(read, 180, "every istiod publishing the roots of its cacerts")
 
 

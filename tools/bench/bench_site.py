@@ -3,8 +3,9 @@
 
 Each size runs on the lab of `make lab-up`, recreated with that many clusters (one lab at a time,
 its own network namespace), so "from nothing" means empty clusters. Prints per run: wall time,
-changed count, module runs per cluster (task results that start a module process; set_fact,
-assert, debug and includes run inside the controller and do not count), and the controller's peak
+changed count, module runs per cluster (task results that run a module, whether inside the task's
+worker, as this collection's modules do on a local connection, or in a process of their own; set_fact,
+assert, debug and includes do not count), and the controller's peak
 memory (the resident sets of ansible-playbook and all its workers, summed, sampled every 0.2 s).
 The idle lab's own load is measured first (its control planes share the two cores); before the
 first run and before the no-op re-run the bench waits until the machine is back at that load for

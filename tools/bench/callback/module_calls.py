@@ -2,9 +2,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark aid: how many module runs a playbook started, per host, written as JSON at the end.
 
-A task result counts when its action starts a module process (a Python start, imports, an API
-session); what runs inside the controller does not: set_fact, debug, assert, includes, argument
-validation. Enabled by tools/bench/bench_site.py only (MODULE_CALLS_FILE names the output).
+A task result counts when its action runs a module (the collection's modules run inside the task's
+worker on a local connection, other modules in a process of their own); the controller's own actions
+do not: set_fact, debug, assert, includes, argument validation. Enabled by tools/bench/bench_site.py only (MODULE_CALLS_FILE names the output).
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ class CallbackModule(CallbackBase):
             self.calls[result._host.get_name()] += 1  # pylint: disable=protected-access
 
     def v2_runner_on_ok(self, result):
-        if isinstance(result._result.get("results"), list):  # pylint: disable=protected-access
-            return  # a loop: its items were counted one by one
+        task = result._task  # pylint: disable=protected-access
+        if task.loop is not None or task.loop_with:
+            return  # a loop: its items were counted one by one (a module may return a list named results too)
         self._count(result)
 
     def v2_runner_on_failed(self, result, ignore_errors=False):

@@ -100,6 +100,7 @@ def test_same_python_compares_the_interpreter_with_this_one(tmp_path):
     link = tmp_path / "python"
     link.symlink_to(sys.executable)
     assert in_process.same_python(None)
+    assert in_process.same_python("auto_silent")  # discovery: left to the controller's Python
     assert in_process.same_python(sys.executable)
     assert in_process.same_python(str(link))  # a link to this Python is this Python
     assert not in_process.same_python("/usr/bin/python2.7-elsewhere")
