@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import hashlib
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.multicloud.interconnect.plugins.module_utils._data import copied
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio import GATEWAY_PORT, NETWORK_LABEL
 from ansible_collections.multicloud.interconnect.plugins.module_utils._istio_ca import chain_anchor, given_ca_problems, install_problems
 from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_certificates, pem_fingerprint
@@ -60,12 +60,12 @@ def istio_interconnect_clusters(hostvars, names):
 
 
 def _merge(base, override):
-    merged = copy.deepcopy(dict(base or {}))
+    merged = copied(base or {})
     for key, value in (override or {}).items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _merge(merged[key], value)
         else:
-            merged[key] = copy.deepcopy(value)
+            merged[key] = copied(value)
     return merged
 
 
@@ -86,7 +86,7 @@ def istio_istiod_values(extra, cluster_name, network, mesh_id, mesh_networks=Non
         if not isinstance(mesh_networks, dict):
             raise AnsibleFilterError("istio_istiod_values: istio_mesh_networks must be a mapping of networks, got %r"
                                      % (mesh_networks,))
-        networks = copy.deepcopy(mesh_networks)
+        networks = copied(mesh_networks)
     own = {"global": {"meshID": mesh_id, "multiCluster": {"clusterName": cluster_name}, "network": network,
                       "meshNetworks": networks}}
     if ca_digest:

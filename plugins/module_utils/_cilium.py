@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import re
 import typing as t
 
 from ansible_collections.multicloud.interconnect.plugins.module_utils import _kernel
 from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import trust_mismatches, values as rotation_values
 from ansible_collections.multicloud.interconnect.plugins.module_utils._cidr import CidrError, covering_network, parse_cidr
+from ansible_collections.multicloud.interconnect.plugins.module_utils._data import copied
 from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._problems import Problem, problem, refusal
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime import compare_names
@@ -556,14 +556,14 @@ def merge_extra(owned: t.Mapping[str, t.Any], extra: t.Optional[t.Mapping[str, t
 
     def merge(base: t.Any, top: t.Any, path: str) -> t.Any:
         if isinstance(base, dict) and isinstance(top, dict):
-            result = copy.deepcopy(base)
+            result = copied(base)
             for key, value in top.items():
                 here = "%s.%s" % (path, key) if path else str(key)
-                result[key] = merge(base[key], value, here) if key in base else copy.deepcopy(value)
+                result[key] = merge(base[key], value, here) if key in base else copied(value)
             return result
         if base != top:
             conflicts.append(path)
-        return copy.deepcopy(top)
+        return copied(top)
 
     merged = merge(dict(extra or {}), dict(owned), "")
     return merged, sorted(conflicts)
@@ -657,8 +657,8 @@ def choose_ca(group: str, secrets: t.Mapping[str, t.Optional[t.Mapping[str, str]
 
 def mask_values(before: t.Any, after: t.Any) -> t.Tuple[t.Any, t.Any]:
     """Copies of two value trees with secrets replaced, so a diff shows that a key changed, never the key."""
-    before = copy.deepcopy(before) if isinstance(before, dict) else {}
-    after = copy.deepcopy(after) if isinstance(after, dict) else {}
+    before = copied(before) if isinstance(before, dict) else {}
+    after = copied(after) if isinstance(after, dict) else {}
     for path in SECRET_PATHS:
         old, new = _get(before, path), _get(after, path)
         if old is not None:
