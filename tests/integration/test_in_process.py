@@ -18,19 +18,16 @@ import pytest
 import yaml
 
 from site_helpers import recap, run_playbook  # pylint: disable=import-error
+from test_ca_files import PLAY as CA_PLAY  # pylint: disable=import-error
 
+# The root and intermediate of test_ca_files, then two failures and what the root step returned.
+CA_TASKS = [dict(task) for task in CA_PLAY[0]["tasks"]]
+CA_TASKS[0]["register"] = "root"
 PLAY = [{
     "name": "Controller-side modules of the collection",
     "hosts": "localhost",
     "gather_facts": False,
-    "tasks": [
-        {"name": "Root", "multicloud.interconnect.ca_files": {
-            "path": "{{ ca_root }}", "key_name": "root-key.pem", "cert_name": "root-cert.pem",
-            "common_name": "Root CA test", "curve": "secp384r1"}, "register": "root"},
-        {"name": "Intermediate", "multicloud.interconnect.ca_files": {
-            "path": "{{ ca_root }}/cluster01", "common_name": "Intermediate CA cluster01",
-            "signer_cert": "{{ ca_root }}/root-cert.pem", "signer_key": "{{ ca_root }}/root-key.pem",
-            "path_length": 0, "signer_planned": True}},
+    "tasks": CA_TASKS + [
         {"name": "A cluster that cannot be reached", "multicloud.interconnect.cluster_objects": {
             "cluster": "cluster09", "kubeconfig": "{{ ca_root }}-missing/kubeconfig",
             "read": [{"api_version": "v1", "kind": "Namespace"}]}, "ignore_errors": True},
