@@ -71,13 +71,11 @@ def run_main(module, json_params):
     stdout = io.StringIO()
     saved = basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE  # pylint: disable=protected-access
     basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE = json_params, PROFILE  # pylint: disable=protected-access
-    code = 0
     try:
         with contextlib.redirect_stdout(stdout):
             module.main()
-        code, printed = 1, json.dumps({"failed": True, "msg": "module %s returned without exit_json or fail_json"
-                                       % module.__name__.rsplit(".", 1)[-1]})
-        return code, printed
+        return 1, json.dumps({"failed": True, "msg": "module %s returned without exit_json or fail_json"
+                              % module.__name__.rsplit(".", 1)[-1]})
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
         return code, stdout.getvalue()
