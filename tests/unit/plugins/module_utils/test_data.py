@@ -38,7 +38,7 @@ def test_a_copy_is_independent_of_the_original():
 def test_mappings_are_read_through_their_items_and_become_dicts():
     lazy = ContextHeavyMapping({"global": ContextHeavyMapping({"configValidation": False}), "ports": (1, 2)})
     assert copied(lazy) == {"global": {"configValidation": False}, "ports": [1, 2]}
-    assert type(copied(lazy)["global"]) is dict
+    assert isinstance(copied(lazy)["global"], dict)  # the stand-in is no dict: this is a new one
 
 
 def test_the_filters_merge_values_given_as_lazy_containers():
