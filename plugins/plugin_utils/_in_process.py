@@ -15,7 +15,8 @@ diff, ``no_log`` options and failures are therefore handled by the same ``Ansibl
 as in a module process. It falls back to a module process whenever the two could differ: another
 connection than ``local`` (a module may be run on a jump host that holds the kubeconfigs), become,
 async, a task ``environment``, an ``ansible_python_interpreter`` other than the controller's
-Python, or an ansible-core whose module arguments are not where this code expects them. Setting
+Python, or an ansible-core release this code was not tested with (it sets the module arguments
+where ``AnsibleModule`` of that release reads them, a private detail of ansible-core). Setting
 ``MULTICLOUD_INTERCONNECT_MODULE_PROCESS=1`` in the controller's environment always uses a module
 process (to compare the two, or to debug a module with ``ANSIBLE_KEEP_REMOTE_FILES``).
 """
@@ -30,6 +31,7 @@ import sys
 import traceback
 
 from ansible.module_utils import basic
+from ansible.release import __version__ as ansible_core_version
 from ansible.module_utils.common.json import Direction, get_module_encoder
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -41,6 +43,9 @@ MODULES_PACKAGE = "ansible_collections.multicloud.interconnect.plugins.modules"
 # Ansible's default serialization profile for modules, the one every module of this collection uses.
 PROFILE = "legacy"
 FORCE_PROCESS_ENV = "MULTICLOUD_INTERCONNECT_MODULE_PROCESS"
+# The ansible-core releases whose module argument globals and result parsing this code follows; any
+# other release runs module processes until it is tested here.
+TESTED_CORE_RELEASES = ("2.19",)
 
 display = Display()
 
@@ -61,6 +66,12 @@ def same_python(interpreter, executable=None):
         return True
     executable = executable or sys.executable
     return os.path.realpath(interpreter) == os.path.realpath(executable) or interpreter == executable
+
+
+def core_release_tested(version=None):
+    """Whether modules may run in the worker under this ansible-core (``2.19.14`` -> its release ``2.19``)."""
+    release = ".".join((version or ansible_core_version).split(".")[:2])
+    return release in TESTED_CORE_RELEASES
 
 
 def run_main(module, json_params):
@@ -122,7 +133,7 @@ class InProcessModule(ActionBase):
         if (name is None or os.environ.get(FORCE_PROCESS_ENV, "").lower() in ("1", "true", "yes")
                 or self._connection.transport != "local" or self._task.async_val or self._play_context.become
                 or self._compute_environment_string() or not same_python(self._interpreter(task_vars))
-                or not hasattr(basic, "_ANSIBLE_ARGS") or not hasattr(basic, "_ANSIBLE_PROFILE")):
+                or not core_release_tested()):
             return None
         try:
             return importlib.import_module("%s.%s" % (MODULES_PACKAGE, name))

@@ -104,3 +104,11 @@ def test_same_python_compares_the_interpreter_with_this_one(tmp_path):
     assert in_process.same_python(sys.executable)
     assert in_process.same_python(str(link))  # a link to this Python is this Python
     assert not in_process.same_python("/usr/bin/python2.7-elsewhere")
+
+
+def test_only_tested_ansible_core_releases_run_modules_in_the_worker():
+    assert in_process.core_release_tested("2.19.14")
+    assert in_process.core_release_tested("2.19.0rc1")
+    assert not in_process.core_release_tested("2.20.0")
+    assert not in_process.core_release_tested("2.18.9")
+    assert in_process.core_release_tested()  # the ansible-core these tests run with
