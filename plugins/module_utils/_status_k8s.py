@@ -18,7 +18,7 @@ import typing as t
 from ansible_collections.multicloud.interconnect.plugins.module_utils._ca_rotation import TRUST_BUNDLE
 from ansible_collections.multicloud.interconnect.plugins.module_utils._cilium import clustermesh_secret_peers
 from ansible_collections.multicloud.interconnect.plugins.module_utils._k8s import ClusterError
-from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import ApiError, connect, namespaced_path as _namespaced
+from ansible_collections.multicloud.interconnect.plugins.module_utils._kube_api import ApiError, connect, namespaced_path
 from ansible_collections.multicloud.interconnect.plugins.module_utils._pem import bundle_fingerprints, pem_fingerprint
 from ansible_collections.multicloud.interconnect.plugins.module_utils._runtime_k8s import istiod_report, kvstoremesh_report
 from ansible_collections.multicloud.interconnect.plugins.module_utils._status import ISTIO_CLUSTER_ANNOTATION, Observed
@@ -39,22 +39,22 @@ def observe(cluster: Cluster, params: t.Mapping[str, t.Any]) -> Observed:
     seen = Observed(version=version)
     cilium, istio = params["cilium_namespace"], params["istio_namespace"]
     try:
-        config = api.get("cilium-config", _namespaced(cilium, "configmaps", "cilium-config"))
+        config = api.get("cilium-config", namespaced_path(cilium, "configmaps", "cilium-config"))
         if config is not None:
             seen.cilium_cluster_name = (config.get("data") or {}).get("cluster-name")
             seen.cilium_cluster_id = (config.get("data") or {}).get("cluster-id")
-        mesh = api.get("cilium-clustermesh", _namespaced(cilium, "secrets", "cilium-clustermesh"))
+        mesh = api.get("cilium-clustermesh", namespaced_path(cilium, "secrets", "cilium-clustermesh"))
         if mesh is not None:
             seen.cilium_peers = clustermesh_secret_peers(mesh.get("data"), name)
         elif config is not None:
             seen.cilium_peers = []
         if config is not None:
             seen.kvstoremesh_remotes, seen.kvstoremesh_reason = kvstoremesh_report(api, cilium)
-        ca = api.get("cilium-ca", _namespaced(cilium, "secrets", "cilium-ca"))
+        ca = api.get("cilium-ca", namespaced_path(cilium, "secrets", "cilium-ca"))
         ca_cert = (ca.get("data") or {}).get("ca.crt") if ca is not None else None
         if ca_cert:
             seen.cilium_ca_fingerprint = pem_fingerprint(ca_cert)
-            bundle = api.get(TRUST_BUNDLE, _namespaced(cilium, "configmaps", TRUST_BUNDLE))
+            bundle = api.get(TRUST_BUNDLE, namespaced_path(cilium, "configmaps", TRUST_BUNDLE))
             seen.cilium_ca_trust = bundle_fingerprints((bundle.get("data") or {}).get("ca.crt") if bundle else None) \
                 or bundle_fingerprints(ca_cert)
         kosmos = api.get("Kosmos clusters", "/apis/kosmos.io/v1alpha1/clusters")
@@ -63,7 +63,7 @@ def observe(cluster: Cluster, params: t.Mapping[str, t.Any]) -> Observed:
                 item["metadata"]["name"]: ((item.get("spec") or {}).get("clusterLinkOptions") or {}).get("networkType")
                 for item in kosmos.get("items") or []
             }
-        secrets = api.get("Istio remote secrets", _namespaced(istio, "secrets"),
+        secrets = api.get("Istio remote secrets", namespaced_path(istio, "secrets"),
                           query=[("labelSelector", "istio/multiCluster=true")])
         if secrets is not None:
             seen.istio_remote_secrets = sorted(
@@ -75,7 +75,7 @@ def observe(cluster: Cluster, params: t.Mapping[str, t.Any]) -> Observed:
             seen.istiod_remotes, seen.istiod_reason = istiod_report(api, istio)
         elif secrets is not None:
             seen.istiod_reason = "no remote secret in %s: istiod has no remote cluster to report" % istio
-        services = api.get("east-west gateways", _namespaced(istio, "services"),
+        services = api.get("east-west gateways", namespaced_path(istio, "services"),
                            query=[("labelSelector", "topology.istio.io/network")])
         seen.gateway_addresses = sorted(_gateway_addresses((services or {}).get("items") or []))
     except ApiError as err:

@@ -33,6 +33,7 @@ import traceback
 from ansible.module_utils import basic
 from ansible.release import __version__ as ansible_core_version
 from ansible.module_utils.common.json import Direction, get_module_encoder
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
@@ -65,7 +66,7 @@ def same_python(interpreter, executable=None):
     if not interpreter or str(interpreter).startswith("auto"):
         return True
     executable = executable or sys.executable
-    return os.path.realpath(interpreter) == os.path.realpath(executable) or interpreter == executable
+    return os.path.realpath(interpreter) == os.path.realpath(executable)
 
 
 def core_release_tested(version=None):
@@ -130,7 +131,7 @@ class InProcessModule(ActionBase):
     def _in_process_module(self, task_vars):
         """The imported module to run in this process, or None when a module process must run it."""
         name = module_name_of(self._task.resolved_action)
-        if (name is None or os.environ.get(FORCE_PROCESS_ENV, "").lower() in ("1", "true", "yes")
+        if (name is None or boolean(os.environ.get(FORCE_PROCESS_ENV, ""), strict=False)
                 or self._connection.transport != "local" or self._task.async_val or self._play_context.become
                 or self._compute_environment_string() or not same_python(self._interpreter(task_vars))
                 or not core_release_tested()):
