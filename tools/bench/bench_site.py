@@ -5,7 +5,8 @@ Each size runs on the lab of `make lab-up`, recreated with that many clusters (o
 its own network namespace), so "from nothing" means empty clusters. Prints per run: wall time,
 changed count, module runs per cluster (task results that run a module, whether inside the task's
 worker, as this collection's modules do on a local connection, or in a process of their own; set_fact,
-assert, debug and includes do not count), and the controller's peak
+assert, debug and includes do not count), steps per cluster (every task result, skipped ones
+included: each costs the controller a worker for the host), and the controller's peak
 memory (the resident sets of ansible-playbook and all its workers, summed, sampled every 0.2 s).
 The idle lab's own load is measured first (its control planes share the two cores); before the
 first run and before the no-op re-run the bench waits until the machine is back at that load for
@@ -113,7 +114,7 @@ def settle(baseline, limit=240.0, margin=0.25, windows=3):
 
 
 def site(inventory, out, *extra):
-    """(seconds, changed, module runs per cluster, peak controller MiB) of one site.yml run."""
+    """(seconds, changed, module runs per cluster, steps per cluster, peak controller MiB) of one site.yml run."""
     calls_file = out.parent / "calls.json"
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                # the bench's counter beside the callbacks ansible.cfg enables (the variable replaces them)
@@ -139,15 +140,16 @@ def site(inventory, out, *extra):
         print(output[-4000:])
         raise SystemExit("site.yml %s failed on %s" % (" ".join(extra), inventory))
     changed = sum(int(n) for n in re.findall(r"^\S+\s+: ok=\d+\s+changed=(\d+)", output, re.M))
-    calls = json.loads(calls_file.read_text(encoding="utf-8"))
-    clusters = [h for h in calls if h != "localhost"]
-    return seconds, changed, sum(calls.values()) / max(len(clusters), 1), peak[0] / 1024
+    counted = json.loads(calls_file.read_text(encoding="utf-8"))
+    clusters = max(len([h for h in counted["steps"] if h != "localhost"]), 1)
+    return (seconds, changed, sum(counted["modules"].values()) / clusters, sum(counted["steps"].values()) / clusters,
+            peak[0] / 1024)
 
 
 def main():
     sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "2 4 8").split()]
-    print("site.yml benchmark: the lab recreated per size; module runs per cluster count the controller's share too")
-    print("  clusters  run             wall      changed  module runs/cluster  controller peak")
+    print("site.yml benchmark: the lab recreated per size; module runs and steps per cluster count the controller's share too")
+    print("  clusters  run             wall      changed  module runs/cluster  steps/cluster  controller peak")
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="bench-site-"))
     noop = {}
     try:
@@ -163,11 +165,11 @@ def main():
                     print("  %-8d  (quiet after %.0f s: %.2f cores busy, the idle lab %.2f)"
                           % (size, waited, busy, baseline), flush=True)
                 runs = [site(inventory, workdir / "out", *extra) for _ in range(1 if name == "from nothing" else 2)]
-                seconds, changed, calls, peak = min(runs)
+                seconds, changed, calls, steps, peak = min(runs)
                 if name == "no-op re-run":
                     noop[size] = seconds
-                print("  %-8d  %-14s  %6.1f s  %7d  %19.1f  %9.0f MiB"
-                      % (size, name, seconds, changed, calls, peak), flush=True)
+                print("  %-8d  %-14s  %6.1f s  %7d  %19.1f  %13.1f  %9.0f MiB"
+                      % (size, name, seconds, changed, calls, steps, peak), flush=True)
         if 4 in noop and 8 in noop:
             print("  no-op t(8)/t(4) = %.2f" % (noop[8] / noop[4]))
     finally:
