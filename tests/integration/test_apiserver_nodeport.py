@@ -196,3 +196,18 @@ def test_removing_clusters_from_the_inventory_removes_their_entries(converged, t
         assert [n for n in names if n != "mine"] == expected, (section, names)
     assert "mine" in [c["name"] for c in config["clusters"]]
     assert stat.S_IMODE(os.stat(kubeconfig).st_mode) == 0o600
+
+
+def test_reader_scoped_to_namespaces_and_no_kubeconfig_plan_bindings_and_write_no_file(converged, tmp_path):
+    # Check mode: the plan swaps the cluster-wide binding for one RoleBinding per listed namespace, on
+    # every cluster, and with the kubeconfig off no file is written.
+    kubeconfig = tmp_path / "kubeconfig"
+    output = expose(kubeconfig, "--check", "--diff",
+                    "-e", '{"apiserver_nodeport_reader_namespaces": ["kube-system", "default"]}',
+                    "-e", '{"apiserver_nodeport_kubeconfig_enabled": false}')
+    clusters = {host: count for host, count in changed(output).items() if host.startswith("cluster")}
+    assert clusters == {"cluster01": 1, "cluster02": 1, "cluster03": 1, "cluster04": 1}, output[-3000:]
+    for namespace in ("kube-system", "default"):
+        assert output.count("RoleBinding %s/%s" % (namespace, READER)) == 8, output[-3000:]  # before and after
+    assert output.count("ClusterRoleBinding %s" % READER) == 8, output[-3000:]
+    assert not kubeconfig.exists()
