@@ -18,7 +18,7 @@ type: aggregate
 short_description: count module runs per host (benchmark aid)
 description:
   - Writes, per host, how many task results ran a module and how many task results (steps) there were, as JSON
-    (C({"modules": {host: n}, "steps": {host: n}})) to the file named by MODULE_CALLS_FILE.
+    (an object with the keys C(modules) and C(steps), each host name to a count) to the file named by MODULE_CALLS_FILE.
 requirements: [enable in configuration]
 """
 
