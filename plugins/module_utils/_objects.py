@@ -75,6 +75,17 @@ def reference(obj: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
             "namespace": meta.get("namespace")}
 
 
+def references(option: str, entries: t.Sequence[t.Mapping[str, t.Any]]) -> t.List[t.Dict[str, t.Any]]:
+    """``entries`` as references: each a reference already, or a manifest as a stage keeps it (so a stage
+    that is turned off passes the manifests it keeps otherwise). ValueError, naming ``option`` and the
+    index, for one without api_version, kind and name."""
+    refs = [reference(entry) if "apiVersion" in entry else dict(entry) for entry in entries]
+    for index, ref in enumerate(refs):
+        if not all(ref.get(key) for key in ("api_version", "kind", "name")):
+            raise ValueError("%s[%d] needs api_version, kind and name (or a manifest)" % (option, index))
+    return refs
+
+
 def describe(ref: t.Mapping[str, t.Any]) -> str:
     where = "%s/" % ref["namespace"] if ref.get("namespace") else ""
     return "%s %s%s" % (ref["kind"], where, ref["name"])

@@ -171,12 +171,10 @@ def main() -> None:
         if missing:
             module.fail_json(msg="present[%d] needs apiVersion, kind and metadata.name (missing: %s)"
                              % (index, ", ".join(missing)))
-    refs = {}
-    for option in ("absent", "wait"):
-        refs[option] = [objects.reference(entry) if "apiVersion" in entry else entry for entry in params[option]]
-        for index, ref in enumerate(refs[option]):
-            if not all(ref.get(key) for key in ("api_version", "kind", "name")):
-                module.fail_json(msg="%s[%d] needs api_version, kind and name (or a manifest)" % (option, index))
+    try:
+        refs = {option: objects.references(option, params[option]) for option in ("absent", "wait")}
+    except ValueError as err:
+        module.fail_json(msg=str(err))
     try:
         cluster = objects.Objects(params["cluster"], params["kubeconfig"], params["context"])
         present = objects.with_secret_data(params["present"], params["secret_data"])

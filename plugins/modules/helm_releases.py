@@ -19,6 +19,7 @@ description:
   - O(objects) are kept first, as M(multicloud.interconnect.cluster_objects) keeps them (compared, then server-side
     apply of what differs). They are what the releases need before they start, or what needs the CRDs of an earlier
     call.
+  - O(absent) objects are deleted next, when they exist (what a stage that is turned off kept beside its releases).
   - In check mode helm never runs; the result and the diff say what would be installed, upgraded or removed.
   - A release in the middle of another Helm operation (C(pending-*)) is refused, naming it and how to recover.
 author:
@@ -98,6 +99,14 @@ options:
     type: list
     elements: dict
     default: []
+  absent:
+    description:
+      - Objects deleted when they exist, after O(objects) are kept and before the releases, each a reference
+        (C(api_version), C(kind), C(name), C(namespace)) or a manifest, as in M(multicloud.interconnect.cluster_objects).
+        A stage that is turned off passes the manifests it keeps otherwise.
+    type: list
+    elements: dict
+    default: []
   secret_data:
     description: The C(data) of Secrets of O(objects), keyed C(namespace/name); never shown, digests in the diff.
     type: dict
@@ -165,6 +174,7 @@ def main() -> None:
         binary_path=dict(type="path", default="helm"),
         releases=dict(type="list", elements="dict", required=True, options=RELEASE),
         objects=dict(type="list", elements="dict", default=[]),
+        absent=dict(type="list", elements="dict", default=[]),
         secret_data=dict(type="dict", default={}, no_log=True),
     ), entries=())
     params = module.params
@@ -172,14 +182,18 @@ def main() -> None:
     for spec in params["releases"]:
         if spec["state"] == "present" and not spec["chart_ref"]:
             module.fail_json(msg="cluster %s: release %s needs chart_ref" % (name, spec["name"]))
+    try:
+        absent = objects.references("absent", params["absent"])
+    except ValueError as err:
+        module.fail_json(msg="cluster %s: %s" % (name, err))
     results, before, after, kept = [], {}, {}, {"results": []}
     workdir = tempfile.mkdtemp(prefix="helm-releases-")
     try:
         cluster = objects.Objects(name, params["kubeconfig"], params["context"])
         access = helm.access_arguments(params["kubeconfig"] or env_fallback_value("K8S_AUTH_KUBECONFIG"),
                                        params["context"] or env_fallback_value("K8S_AUTH_CONTEXT"), workdir)
-        if params["objects"]:
-            kept = objects.run(cluster, objects.with_secret_data(params["objects"], params["secret_data"]), [], [],
+        if params["objects"] or absent:
+            kept = objects.run(cluster, objects.with_secret_data(params["objects"], params["secret_data"]), absent, [],
                                module.check_mode)
             before.update(kept["diff"]["before"])
             after.update(kept["diff"]["after"])

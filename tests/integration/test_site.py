@@ -127,3 +127,35 @@ def test_check_diff_from_nothing_reports_the_whole_plan_and_changes_nothing(lab,
     assert "+    cluster01/istiod values/global.meshNetworks:" in output
     assert "port: <node port of 15443, once applied>" in output
     assert "token: '********'" in output
+
+
+def task_block(output, task, host):
+    """What a task whose header contains ``task`` printed for ``host`` (its first run)."""
+    for block in output.split("\nTASK [")[1:]:
+        header, _sep, body = block.partition("\n")
+        if task in header:
+            found = re.search(r"^\w+: \[%s\]( => .*?)?(?=^\w+: \[|\Z)" % re.escape(host), body, re.M | re.S)
+            if found:
+                return found.group(0)
+    return ""
+
+
+def test_check_with_istio_and_gateways_absent_plans_their_removal(converged, lab):
+    # One call per cluster takes Istio away: istiod first, then istio-base (the CRDs go last), and the
+    # east-west gateway's release and its rule. Check mode: the plan only.
+    out, _first = converged
+    before = helm_releases(lab)
+    output = site(out, "--check", "--diff", "-v", "--tags", "istio", "-e", "istio_state=absent",
+                  "-e", "eastwest_gateway_state=absent")
+    assert helm_releases(lab) == before
+    clusters = ("cluster01", "cluster02", "cluster03", "cluster04")
+    assert task_outcomes(output, "istio : Label the mesh namespace") == {name: "changed" for name in clusters}
+    assert task_outcomes(output, "eastwest_gateway : Install the east-west gateway") == {
+        name: "changed" for name in clusters}
+    for name in clusters:
+        istio = task_block(output, "istio : Label the mesh namespace", name)
+        actions = re.findall(r"action: (\w+)\n\s+name: (\S+)", istio)
+        assert actions == [("uninstall", "istiod"), ("uninstall", "istio-base")], istio[-2000:]
+        gateway = task_block(output, "eastwest_gateway : Install the east-west gateway", name)
+        assert "action: uninstall" in gateway, gateway[-2000:]
+    assert output.count("Gateway istio-system/cross-network-gateway") >= 4, output[-3000:]

@@ -150,3 +150,11 @@ def test_newest_reads_the_metadata_of_every_revision_and_one_revision_whole():
     assert cluster.newest(query, "version") == [secret(9)]
     gone.update({8, 9})
     assert cluster.newest(query, "version") == []
+
+
+def test_references_take_manifests_as_they_are_and_name_an_incomplete_entry():
+    ref = {"api_version": "v1", "kind": "ConfigMap", "name": "probe", "namespace": "default"}
+    assert _objects.references("absent", [SERVICE, ref]) == [
+        {"api_version": "v1", "kind": "Service", "name": "api", "namespace": "kube-system"}, ref]
+    with pytest.raises(ValueError, match=r"^absent\[1\] needs api_version, kind and name \(or a manifest\)$"):
+        _objects.references("absent", [ref, {"apiVersion": "v1", "kind": "Service", "metadata": {}}])
