@@ -98,14 +98,20 @@ def task_runs(output, task):
     return sum(1 for header in re.findall(r"^TASK \[(.*)\]", output, re.M) if task in header)
 
 
-def task_outcomes(output, task):
-    """{host: "ok" | "changed" | "skipping" | ...} of the task whose header contains ``task``."""
-    outcomes = {}
+def task_bodies(output, task):
+    """What each run of a task whose header contains ``task`` printed, in order."""
     for block in output.split("\nTASK [")[1:]:
         header, _sep, body = block.partition("\n")
         if task in header:
-            for status, host in re.findall(r"^(ok|changed|skipping|failed|fatal): \[([^\]]+)\]", body, re.M):
-                outcomes[host] = status
+            yield body
+
+
+def task_outcomes(output, task):
+    """{host: "ok" | "changed" | "skipping" | ...} of the task whose header contains ``task``."""
+    outcomes = {}
+    for body in task_bodies(output, task):
+        for status, host in re.findall(r"^(ok|changed|skipping|failed|fatal): \[([^\]]+)\]", body, re.M):
+            outcomes[host] = status
     return outcomes
 
 
@@ -131,12 +137,10 @@ def test_check_diff_from_nothing_reports_the_whole_plan_and_changes_nothing(lab,
 
 def task_block(output, task, host):
     """What a task whose header contains ``task`` printed for ``host`` (its first run)."""
-    for block in output.split("\nTASK [")[1:]:
-        header, _sep, body = block.partition("\n")
-        if task in header:
-            found = re.search(r"^\w+: \[%s\]( => .*?)?(?=^\w+: \[|\Z)" % re.escape(host), body, re.M | re.S)
-            if found:
-                return found.group(0)
+    for body in task_bodies(output, task):
+        found = re.search(r"^\w+: \[%s\]( => .*?)?(?=^\w+: \[|\Z)" % re.escape(host), body, re.M | re.S)
+        if found:
+            return found.group(0)
     return ""
 
 
