@@ -70,3 +70,23 @@ def test_a_ca_of_your_own_that_cannot_sign_intermediates_is_refused_by_validatio
     path.write_text(json.dumps(ok), encoding="utf-8")
     assert "Result: OK" in run_playbook("playbooks/validate.yml", "-e", "@%s" % path, inventories=("inventories/example",),
                                         timeout=300, expect=0).stdout
+
+
+def test_role_variables_are_checked_for_every_cluster_before_the_first_stage(tmp_path):
+    """The playbooks import the roles with rolespec_validate: false; validate.yml checks the roles' argument
+    specs instead, so a wrong Istio variable stops site.yml before the preflight, not after the Cilium stage."""
+    inventory = yaml.safe_load((REPO / "inventories/example/hosts.yml").read_text(encoding="utf-8"))
+    inventory["all"]["children"]["clusters"]["hosts"]["cluster03"]["istio_state"] = "installed"
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(inventory), encoding="utf-8")
+    run = run_playbook("playbooks/site.yml", "-e", "apiserver_nodeport_port=six", inventories=(str(path),), timeout=300,
+                       expect=2)
+    assert "Role variables refused (2 problems); nothing was changed." in run.output
+    assert "ROLE_ARGUMENT_INVALID [cluster03] value of istio_state must be one of: present, absent, got: installed" \
+        in run.output
+    assert "field: istio_state; fix: give istio_state one of present, absent" in run.output
+    every = ", ".join(sorted(inventory["all"]["children"]["clusters"]["hosts"]))
+    assert "ROLE_ARGUMENT_INVALID [%s] argument 'apiserver_nodeport_port'" % every in run.output
+    # The play that would reach the clusters never started, and no role checks its arguments again.
+    assert "Check that every cluster is reachable" not in run.stdout
+    assert "Validating arguments against arg spec" not in run.stdout
