@@ -12,7 +12,16 @@ The idle lab's own load is measured first (its control planes share the two core
 first run and before the no-op re-run the bench waits until the machine is back at that load for
 15 s (the lab's start-up, then the Pods the first run started, such as istiod and the
 clustermesh-apiserver, have finished) and prints how long that took. The no-op and the check run
-each run twice and the faster is printed (they change nothing, so the second is the same run). Ends with t(8)/t(4) of the no-op run and leaves the lab down.
+each run twice and the faster is printed (they change nothing, so the second is the same run).
+
+Beside each run: the controller's CPU (user + system of ansible-playbook and its workers) and the
+lab's (what the whole machine was busy for meanwhile, less the controller's): the lab's control
+planes share the controller's two cores, and an 8-cluster lab keeps more of them busy than a
+4-cluster one. After the no-op of each size, "Ansible floor" runs a playbook of as many steps per
+cluster as that no-op took, each a set_fact that does nothing else, on the same inventory: what
+Ansible itself costs for that many steps, the part no change to the roles' work can take off.
+Ends with t(8)/t(4) of the no-op run, of its controller CPU and of the floor, and leaves the lab
+down.
 
 Topologies: the lab's clusters in pairs, one network group per pair (cluster01+02 net-a with
 Cilium, 03+04 net-b with Kosmos, 05+06 net-c with Cilium, 07+08 net-d with Kosmos), all groups
@@ -26,6 +35,7 @@ import json
 import os
 import pathlib
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -89,15 +99,18 @@ def tree_rss_kib(root_pid):
     return total
 
 
+def cpu_ticks():
+    """(all, idle + iowait) clock ticks of the whole machine since boot, summed over its cores (/proc/stat)."""
+    with open("/proc/stat", encoding="utf-8") as handle:
+        fields = [int(v) for v in handle.readline().split()[1:]]
+    return sum(fields), fields[3] + fields[4]
+
+
 def busy_cores(seconds=5.0):
-    """Cores busy on the whole machine over ``seconds`` (from /proc/stat): the lab's own load when nothing else runs."""
-    def sample():
-        with open("/proc/stat", encoding="utf-8") as handle:
-            fields = [int(v) for v in handle.readline().split()[1:]]
-        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
-    total0, idle0 = sample()
+    """Cores busy on the whole machine over ``seconds``: the lab's own load when nothing else runs."""
+    total0, idle0 = cpu_ticks()
     time.sleep(seconds)
-    total1, idle1 = sample()
+    total1, idle1 = cpu_ticks()
     return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / max(total1 - total0, 1))
 
 
@@ -113,45 +126,88 @@ def settle(baseline, limit=240.0, margin=0.25, windows=3):
     return time.monotonic() - started, busy
 
 
+def machine_busy_seconds():
+    """CPU seconds the whole machine has been busy since boot, all cores together."""
+    total, idle = cpu_ticks()
+    return (total - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Run:  # pylint: disable=too-few-public-methods
+    """One ansible-playbook run: wall seconds, its output, controller and lab CPU seconds, peak controller MiB."""
+
+    def __init__(self, command, env):
+        busy0, cpu0 = machine_busy_seconds(), children_cpu_seconds()
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        peak = [0]
+
+        def sample():
+            while proc.poll() is None:
+                peak[0] = max(peak[0], tree_rss_kib(proc.pid))
+                time.sleep(0.2)
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        self.output, _ = proc.communicate(timeout=3600)
+        self.seconds = time.perf_counter() - started
+        sampler.join()
+        # ansible-playbook reaps its workers, so their CPU is in its own children's times, which are in ours.
+        self.controller_cpu = children_cpu_seconds() - cpu0
+        self.lab_cpu = max(machine_busy_seconds() - busy0 - self.controller_cpu, 0.0)
+        self.peak_mib = peak[0] / 1024
+        self.returncode = proc.returncode
+
+
 def site(inventory, out, *extra):
-    """(seconds, changed, module runs per cluster, steps per cluster, peak controller MiB) of one site.yml run."""
+    """(seconds, changed, module runs per cluster, steps per cluster, peak controller MiB, controller CPU s,
+    lab CPU s) of one site.yml run."""
     calls_file = out.parent / "calls.json"
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                # the bench's counter beside the callbacks ansible.cfg enables (the variable replaces them)
                ANSIBLE_CALLBACK_PLUGINS=str(REPO / "tools/bench/callback"),
                ANSIBLE_CALLBACKS_ENABLED="module_calls,multicloud.interconnect.preload",
                MODULE_CALLS_FILE=str(calls_file))
-    started = time.perf_counter()
-    proc = subprocess.Popen([str(PLAYBOOK), "-i", str(inventory), str(REPO / "playbooks/site.yml"),
-                             "-e", "status_output_dir=%s" % out, *extra],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    peak = [0]
-
-    def sample():
-        while proc.poll() is None:
-            peak[0] = max(peak[0], tree_rss_kib(proc.pid))
-            time.sleep(0.2)
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    output, _ = proc.communicate(timeout=3600)
-    seconds = time.perf_counter() - started
-    sampler.join()
-    if proc.returncode != 0:
-        print(output[-4000:])
+    run = Run([str(PLAYBOOK), "-i", str(inventory), str(REPO / "playbooks/site.yml"),
+               "-e", "status_output_dir=%s" % out, *extra], env)
+    if run.returncode != 0:
+        print(run.output[-4000:])
         raise SystemExit("site.yml %s failed on %s" % (" ".join(extra), inventory))
-    changed = sum(int(n) for n in re.findall(r"^\S+\s+: ok=\d+\s+changed=(\d+)", output, re.M))
+    changed = sum(int(n) for n in re.findall(r"^\S+\s+: ok=\d+\s+changed=(\d+)", run.output, re.M))
     counted = json.loads(calls_file.read_text(encoding="utf-8"))
     clusters = max(len([h for h in counted["steps"] if h != "localhost"]), 1)
-    return (seconds, changed, sum(counted["modules"].values()) / clusters, sum(counted["steps"].values()) / clusters,
-            peak[0] / 1024)
+    return (run.seconds, changed, sum(counted["modules"].values()) / clusters,
+            sum(counted["steps"].values()) / clusters, run.peak_mib, run.controller_cpu, run.lab_cpu)
+
+
+def floor(inventory, steps, workdir):
+    """(seconds, controller CPU s, lab CPU s) of ``steps`` set_fact steps on every cluster of ``inventory``."""
+    playbook = workdir / ("floor-%d.yml" % steps)
+    playbook.write_text(yaml.safe_dump([{
+        "name": "As many steps per cluster as the no-op run, each doing nothing else", "hosts": "clusters",
+        "gather_facts": False,
+        "tasks": [{"name": "Step %d" % n,
+                   "ansible.builtin.set_fact": {"bench_floor_%d" % n: "{{ inventory_hostname }}"}}
+                  for n in range(steps)]}]))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    run = Run([str(PLAYBOOK), "-i", str(inventory), str(playbook)], env)
+    if run.returncode != 0:
+        print(run.output[-4000:])
+        raise SystemExit("the floor playbook failed on %s" % inventory)
+    return run.seconds, run.controller_cpu, run.lab_cpu
 
 
 def main():
     sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "2 4 8").split()]
-    print("site.yml benchmark: the lab recreated per size; module runs and steps per cluster count the controller's share too")
-    print("  clusters  run             wall      changed  module runs/cluster  steps/cluster  controller peak")
+    print("site.yml benchmark: the lab recreated per size; module runs and steps per cluster count the controller's "
+          "share too")
+    print("  clusters  run             wall      changed  module runs/cluster  steps/cluster  controller peak"
+          "  controller CPU  lab CPU")
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="bench-site-"))
-    noop = {}
+    noop, noop_cpu, floors = {}, {}, {}
     try:
         for size in sizes:
             lab("down")
@@ -165,13 +221,19 @@ def main():
                     print("  %-8d  (quiet after %.0f s: %.2f cores busy, the idle lab %.2f)"
                           % (size, waited, busy, baseline), flush=True)
                 runs = [site(inventory, workdir / "out", *extra) for _ in range(1 if name == "from nothing" else 2)]
-                seconds, changed, calls, steps, peak = min(runs)
+                seconds, changed, calls, steps, peak, controller_cpu, lab_cpu = min(runs)
+                print("  %-8d  %-14s  %6.1f s  %7d  %19.1f  %13.1f  %11.0f MiB  %12.1f s  %5.1f s"
+                      % (size, name, seconds, changed, calls, steps, peak, controller_cpu, lab_cpu), flush=True)
                 if name == "no-op re-run":
-                    noop[size] = seconds
-                print("  %-8d  %-14s  %6.1f s  %7d  %19.1f  %13.1f  %9.0f MiB"
-                      % (size, name, seconds, changed, calls, steps, peak), flush=True)
+                    noop[size], noop_cpu[size] = seconds, controller_cpu
+                    seconds, controller_cpu, lab_cpu = min(floor(inventory, round(steps), workdir) for _ in range(2))
+                    floors[size] = seconds
+                    print("  %-8d  %-14s  %6.1f s  %7s  %19s  %13d  %15s  %12.1f s  %5.1f s"
+                          % (size, "Ansible floor", seconds, "-", "-", round(steps), "-", controller_cpu, lab_cpu),
+                          flush=True)
         if 4 in noop and 8 in noop:
-            print("  no-op t(8)/t(4) = %.2f" % (noop[8] / noop[4]))
+            print("  no-op t(8)/t(4) = %.2f; its controller CPU %.2f; the Ansible floor of as many steps %.2f"
+                  % (noop[8] / noop[4], noop_cpu[8] / noop_cpu[4], floors[8] / floors[4]))
     finally:
         lab("down")
         shutil.rmtree(workdir, ignore_errors=True)
