@@ -42,7 +42,6 @@ def inventory_cluster_cni(inventory_name, hostvars):
 
 # The collection's roles, beside plugins/ in the collection (and in a checkout).
 ROLES_DIR = pathlib.Path(__file__).resolve().parents[2] / "roles"
-_MISSING = object()
 
 
 @functools.lru_cache(maxsize=None)
@@ -62,19 +61,12 @@ def role_argument_refusal(hostvars, names, roles):
     specs of ``roles``, or an empty string. The playbooks import those roles with ``rolespec_validate: false``."""
     specs = {role: _role_options(role) for role in roles or []}
     wanted = sorted({name for options in specs.values() for name in options})
-    values = {}
-    for cluster in names or []:
-        host, given = hostvars[cluster], {}
-        for var in wanted:
-            try:
-                value = host.get(var, _MISSING)
-            except Exception as err:  # an undefined variable inside the value raises on access
-                value = ValueError(str(err).splitlines()[0] if str(err) else type(err).__name__)
-            if value is not _MISSING:
-                # copied: the validator deep-copies what it checks, and a deep copy of Ansible's lazy container
-                # copies the whole variable context it renders from.
-                given[var] = copied(value)
-        values[cluster] = given
+    given = host_variables(hostvars, names, wanted,
+                           unreadable=lambda err: ValueError(str(err).splitlines()[0] if str(err) else type(err).__name__))
+    # copied: the validator deep-copies what it checks, and a deep copy of Ansible's lazy container copies the
+    # whole variable context it renders from.
+    values = {cluster: {var: value if isinstance(value, ValueError) else copied(value) for var, value in found.items()}
+              for cluster, found in given.items()}
     problems = argument_problems(specs, values)
     return refusal("Role variables", problems) if problems else ""
 

@@ -20,10 +20,12 @@ DEFAULT_CNI = "cilium"
 _MISSING = object()
 
 
-def host_variables(hostvars: t.Any, names: t.Iterable[str], variables: t.Iterable[str]) -> t.Dict[str, t.Dict[str, t.Any]]:
+def host_variables(hostvars: t.Any, names: t.Iterable[str], variables: t.Iterable[str],
+                   unreadable: t.Optional[t.Callable[[Exception], t.Any]] = None) -> t.Dict[str, t.Dict[str, t.Any]]:
     """``{host: {variable: value}}`` for the hosts in ``names``, in that order; undefined variables are left out.
 
-    ``hostvars`` is Ansible's (values are templated on access) or any mapping of mappings.
+    ``hostvars`` is Ansible's (values are templated on access) or any mapping of mappings. A value whose
+    template fails raises, unless ``unreadable`` is given: then what it returns for the error stands in.
     """
     wanted = tuple(variables)
     result = {}
@@ -31,7 +33,12 @@ def host_variables(hostvars: t.Any, names: t.Iterable[str], variables: t.Iterabl
         host = hostvars[name]
         values = {}
         for var in wanted:
-            value = host.get(var, _MISSING) if hasattr(host, "get") else _MISSING
+            try:
+                value = host.get(var, _MISSING) if hasattr(host, "get") else _MISSING
+            except Exception as err:  # pylint: disable=broad-exception-caught  # Ansible raises its own kinds
+                if unreadable is None:
+                    raise
+                value = unreadable(err)
             if value is not _MISSING:
                 values[var] = value
         result[name] = values

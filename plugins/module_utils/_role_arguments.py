@@ -54,7 +54,8 @@ def argument_problems(specs: t.Mapping[str, t.Mapping[str, t.Any]],
                     continue
                 value = given[name]
                 if isinstance(value, ValueError):
-                    errors = ["%s cannot be evaluated: %s" % (name, value)]
+                    errors = ["%s cannot be evaluated%s" % (
+                        name, " (the error is not shown: it is a secret)" if _secret(name, option) else ": %s" % value)]
                 else:
                     errors = option_errors(name, option, value)
                 for error in errors:

@@ -88,3 +88,19 @@ def test_every_role_the_playbooks_import_without_their_check_is_checked_by_valid
     assert unchecked == {"apiserver_nodeport", "cilium", "kosmos", "istio", "eastwest_gateway"}
     for role in unchecked:
         assert "'%s'" % role in validate, role
+
+
+class _Host(dict):
+    """hostvars of one host as Ansible gives them: a value whose template fails raises when it is read."""
+
+    def get(self, key, default=None):
+        if key in ("istio_namespace", "istio_ca_key"):
+            raise RuntimeError("'ns_from_nowhere' is undefined\nmore lines of the template")
+        return super().get(key, default)
+
+
+def test_the_filter_names_a_value_that_cannot_be_evaluated_and_hides_a_secret_one():
+    text = FILTERS["role_argument_refusal"]({"cluster01": _Host()}, ["cluster01"], ["istio"])
+    assert "[cluster01] istio_namespace cannot be evaluated: 'ns_from_nowhere' is undefined (role" in text
+    assert "[cluster01] istio_ca_key cannot be evaluated (the error is not shown: it is a secret)" in text
+    assert "more lines" not in text
