@@ -61,12 +61,11 @@ def role_argument_refusal(hostvars, names, roles):
     specs of ``roles``, or an empty string. The playbooks import those roles with ``rolespec_validate: false``."""
     specs = {role: _role_options(role) for role in roles or []}
     wanted = sorted({name for options in specs.values() for name in options})
-    given = host_variables(hostvars, names, wanted,
-                           unreadable=lambda err: ValueError(str(err).splitlines()[0] if str(err) else type(err).__name__))
     # copied: the validator deep-copies what it checks, and a deep copy of Ansible's lazy container copies the
-    # whole variable context it renders from.
-    values = {cluster: {var: value if isinstance(value, ValueError) else copied(value) for var, value in found.items()}
-              for cluster, found in given.items()}
+    # whole variable context it renders from (an unreadable value's ValueError passes through as it is).
+    values = copied(host_variables(
+        hostvars, names, wanted,
+        unreadable=lambda err: ValueError(str(err).splitlines()[0] if str(err) else type(err).__name__)))
     problems = argument_problems(specs, values)
     return refusal("Role variables", problems) if problems else ""
 
